@@ -1,0 +1,59 @@
+"""Where events go. A sink receives every onset/offset and periodic figures.
+
+The MQTT publisher (:mod:`edge.mqtt`) and the JSON-lines printer below both
+implement :class:`Sink`. Sinks are called from the processing thread, never
+from the audio callback; a sink must not block on the network (queue instead).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol, TextIO
+
+from edge.events import Event
+
+
+class Sink(Protocol):
+    def start(self) -> None:
+        """Called once before the first event (connect, announce availability)."""
+
+    def event(self, ev: Event) -> None:
+        """An onset or offset. Must return quickly."""
+
+    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
+        """Current level (dBFS) and top labels with scores, called once per model hop."""
+
+    def status(self, health: dict[str, Any]) -> None:
+        """Health figures (see :mod:`edge.health`), called periodically."""
+
+    def close(self) -> None:
+        """Flush and release; called once at shutdown (after the last offset)."""
+
+
+class JsonLinesSink:
+    """Prints one JSON object per event on a text stream (stdout by default)."""
+
+    def __init__(self, stream: TextIO | None = None, only_offsets: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.only_offsets = only_offsets
+
+    def start(self) -> None:
+        pass
+
+    def event(self, ev: Event) -> None:
+        if self.only_offsets and ev.state != "off":
+            return
+        self.stream.write(ev.to_json() + "\n")
+        self.stream.flush()
+
+    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
+        pass
+
+    def status(self, health: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
