@@ -104,6 +104,8 @@ class MqttConfig:
     discovery: DiscoveryConfig = _f(DiscoveryConfig())
     level_interval_s: float = _f(1.0, 0.0, 3600.0)   # level topic period, seconds; 0 = off
     status_interval_s: float = _f(30.0, 1.0, 3600.0)  # status topic period, seconds
+    reconnect_min_s: float = _f(1.0, 0.01, 3600.0)    # first reconnect delay, seconds (doubles, with jitter)
+    reconnect_max_s: float = _f(60.0, 0.01, 3600.0)   # longest reconnect delay, seconds
 
 
 @dataclass(frozen=True)

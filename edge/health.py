@@ -1,0 +1,111 @@
+"""Health figures of the running listener, cheap enough to compute every second.
+
+Everything here reads counters the process already keeps (``os.times``,
+``/proc/self/statm``, ``getrusage``); nothing allocates per sample.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process in bytes (0 if unknown)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, seconds."""
+    t = os.times()
+    return t.user + t.system
+
+
+@dataclass
+class Health:
+    """Counters updated by the pipeline; :meth:`snapshot` turns them into a report.
+
+    ``rtf`` (real-time factor) = processing wall time / audio time processed,
+    over the whole run. ``cpu_percent`` is the process's CPU use (100 = one
+    core) since the previous snapshot.
+    """
+
+    model_version: str = ""
+    started_mono: float = field(default_factory=time.monotonic)
+    processing_s: float = 0.0
+    audio_s: float = 0.0
+    inferences: int = 0
+    dropped_samples: int = 0
+    input_overflows: int = 0
+    events: int = 0
+    last_event: str | None = None
+    last_event_time: float | None = None
+    mic: str = "ok"
+    outbox_depth: int = 0
+    outbox_dropped: int = 0
+    first_inference_s: float | None = None
+    _last_cpu: float = field(default_factory=cpu_seconds)
+    _last_mono: float = field(default_factory=time.monotonic)
+    _cpu_percent: float = 0.0
+
+    def add_processing(self, wall_s: float, audio_s: float) -> None:
+        self.processing_s += wall_s
+        self.audio_s += audio_s
+
+    def note_inference(self) -> None:
+        self.inferences += 1
+        if self.first_inference_s is None:
+            self.first_inference_s = time.monotonic() - self.started_mono
+
+    def note_event(self, label: str, when: float) -> None:
+        self.events += 1
+        self.last_event = label
+        self.last_event_time = when
+
+    @property
+    def rtf(self) -> float:
+        return self.processing_s / self.audio_s if self.audio_s > 0 else 0.0
+
+    def _update_cpu(self) -> float:
+        now, cpu = time.monotonic(), cpu_seconds()
+        dt = now - self._last_mono
+        if dt >= 0.5:
+            self._cpu_percent = 100.0 * (cpu - self._last_cpu) / dt
+            self._last_cpu, self._last_mono = cpu, now
+        return self._cpu_percent
+
+    def snapshot(self) -> dict[str, Any]:
+        """Health report as plain JSON-able values (units in the key names)."""
+        return {
+            "uptime_s": round(time.monotonic() - self.started_mono, 1),
+            "mic": self.mic,
+            "rtf": round(self.rtf, 5),
+            "cpu_percent": round(self._update_cpu(), 2),
+            "rss_mb": round(rss_bytes() / 2**20, 1),
+            "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
+            "audio_s": round(self.audio_s, 1),
+            "dropped_samples": self.dropped_samples,
+            "input_overflows": self.input_overflows,
+            "outbox_depth": self.outbox_depth,
+            "outbox_dropped": self.outbox_dropped,
+            "inferences": self.inferences,
+            "events": self.events,
+            "last_event": self.last_event,
+            "last_event_time": self.last_event_time,
+            "first_inference_s": None if self.first_inference_s is None else round(self.first_inference_s, 3),
+            "model_version": self.model_version,
+        }
