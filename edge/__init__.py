@@ -1,0 +1,3 @@
+"""edge: always-on household sound listener (microphone -> ONNX classifier -> events)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,192 @@
+"""Event detector: per-label scores over time -> onset/offset events. Pure, no I/O.
+
+For each enabled label, every hop:
+
+* **idle**: remember whether the score reached the on-threshold in each of the
+  last ``persistence_n`` hops; when ``persistence_k`` of them did, the event
+  starts. Its onset is the start of the newest block of the first
+  above-threshold hop among those, i.e. the audio that made the score rise.
+* **active**: a score at or above the off-threshold (on - hysteresis) keeps it
+  alive; the offset is the end of the last such hop. When the score has stayed
+  below the off-threshold for ``release_s`` seconds, the event ends.
+* ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
+  that long; an event that ends sooner is dropped without a trace.
+* :meth:`Detector.flush` ends every open event (end of stream, shutdown).
+
+Times are seconds from stream start; wall clock = ``start_wall + seconds``.
+Threshold precedence per label: ``detector.thresholds[label]`` >
+``detector.threshold`` > the model contract's threshold > 0.5.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.config import DetectorConfig
+from edge.events import Event, new_event_id
+
+
+@dataclass
+class _Track:
+    on: float
+    off: float
+    recent: deque[tuple[bool, float, float, float]] = field(default_factory=deque)
+    active: bool = False
+    emitted: bool = False
+    event_id: str = ""
+    onset: float = 0.0
+    last_above_end: float = 0.0
+    peak: float = 0.0
+    total: float = 0.0
+    count: int = 0
+    level: float = -120.0
+
+
+class Detector:
+    """Turns per-hop score vectors into :class:`~edge.events.Event` onsets and offsets.
+
+    Args:
+        labels: all model labels, in score order.
+        cfg: detector settings.
+        model_thresholds: the model contract's per-label thresholds.
+        model_version: copied into every event.
+        start_wall: Unix time (s) of stream sample 0.
+    """
+
+    def __init__(self, labels: Sequence[str], cfg: DetectorConfig, model_thresholds: Mapping[str, float] | None = None,
+                 model_version: str = "unversioned", start_wall: float = 0.0) -> None:
+        self.labels = tuple(labels)
+        self.model_thresholds = dict(model_thresholds or {})
+        self.model_version = model_version
+        self.start_wall = start_wall
+        self._tracks: dict[str, _Track] = {}
+        self.reconfigure(cfg)
+
+    def threshold(self, label: str) -> float:
+        c = self.cfg
+        if label in c.thresholds:
+            return float(c.thresholds[label])
+        if c.threshold is not None:
+            return float(c.threshold)
+        return float(self.model_thresholds.get(label, 0.5))
+
+    def reconfigure(self, cfg: DetectorConfig) -> list[Event]:
+        """Apply new settings (e.g. on SIGHUP). Open events of labels no longer enabled end now.
+
+        Returns the offsets of those events.
+        """
+        unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) if x not in self.labels]
+        if unknown:
+            raise ValueError(f"unknown label {unknown[0]!r} (model labels: {', '.join(self.labels)})")
+        self.cfg = cfg
+        enabled = self.labels if cfg.labels is None else tuple(x for x in self.labels if x in cfg.labels)
+        self._index = np.array([self.labels.index(x) for x in enabled], dtype=np.int64)
+        out: list[Event] = []
+        old = self._tracks
+        self._tracks = {}
+        for label, tr in old.items():
+            if label not in enabled and tr.active:
+                ev = self._end(label, tr)
+                if ev is not None:
+                    out.append(ev)
+        for label in enabled:
+            on = self.threshold(label)
+            off = max(0.0, on - cfg.hysteresis)
+            tr = old.get(label) or _Track(on=on, off=off)
+            tr.on, tr.off = on, off
+            tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
+            self._tracks[label] = tr
+        return out
+
+    @property
+    def enabled_labels(self) -> tuple[str, ...]:
+        return tuple(self._tracks)
+
+    def active_labels(self) -> list[str]:
+        return [lab for lab, tr in self._tracks.items() if tr.active]
+
+    def update(self, scores: np.ndarray, block_start: float, block_end: float, level_dbfs: float) -> list[Event]:
+        """Feed one hop.
+
+        Args:
+            scores: ``(n_labels,)`` probabilities in model label order.
+            block_start: seconds from stream start at which the newest block of the hop begins.
+            block_end: seconds at which the newest block ends.
+            level_dbfs: level of the hop's audio.
+        Returns the onsets and offsets this hop completes, in label order.
+        """
+        cfg = self.cfg
+        out: list[Event] = []
+        for label in self._tracks:
+            tr = self._tracks[label]
+            s = float(scores[self.labels.index(label)])
+            if not tr.active:
+                tr.recent.append((s >= tr.on, block_start, s, level_dbfs))
+                if sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
+                    first = next(i for i, r in enumerate(tr.recent) if r[0])
+                    run = list(tr.recent)[first:]
+                    tr.active, tr.emitted = True, False
+                    tr.event_id = new_event_id()
+                    tr.onset = run[0][1]
+                    tr.last_above_end = block_end
+                    tr.peak = max(r[2] for r in run)
+                    tr.total = sum(r[2] for r in run)
+                    tr.count = len(run)
+                    tr.level = max(r[3] for r in run)
+                    tr.recent.clear()
+                    ev = self._maybe_onset(label, tr)
+                    if ev is not None:
+                        out.append(ev)
+                continue
+            if s >= tr.off:
+                tr.last_above_end = block_end
+                tr.peak = max(tr.peak, s)
+                tr.total += s
+                tr.count += 1
+                tr.level = max(tr.level, level_dbfs)
+                ev = self._maybe_onset(label, tr)
+                if ev is not None:
+                    out.append(ev)
+            elif block_end - tr.last_above_end >= cfg.release_s - 1e-9:
+                ev = self._end(label, tr)
+                if ev is not None:
+                    out.append(ev)
+        return out
+
+    def flush(self) -> list[Event]:
+        """End every open event (end of stream or shutdown); returns their offsets."""
+        out = []
+        for label, tr in self._tracks.items():
+            if tr.active:
+                ev = self._end(label, tr)
+                if ev is not None:
+                    out.append(ev)
+            tr.recent.clear()
+        return out
+
+    def _event(self, label: str, tr: _Track, state: str) -> Event:
+        off = tr.last_above_end if state == "off" else None
+        return Event(
+            id=tr.event_id, label=label, state=state, onset=tr.onset, offset=off,
+            onset_time=self.start_wall + tr.onset,
+            offset_time=None if off is None else self.start_wall + off,
+            score=tr.peak, mean_score=tr.total / max(tr.count, 1), level_dbfs=tr.level,
+            model_version=self.model_version,
+        )
+
+    def _maybe_onset(self, label: str, tr: _Track) -> Event | None:
+        if tr.emitted or tr.last_above_end - tr.onset < self.cfg.min_duration_s - 1e-9:
+            return None
+        tr.emitted = True
+        return self._event(label, tr, "on")
+
+    def _end(self, label: str, tr: _Track) -> Event | None:
+        tr.active = False
+        if not tr.emitted:
+            return None  # never reached min_duration_s: dropped
+        tr.emitted = False
+        return self._event(label, tr, "off")

@@ -1,0 +1,351 @@
+"""The one processing path: source -> ring -> resample -> log-mel -> blocks -> classifier -> detector -> sinks.
+
+``edge run`` (microphone or file), ``edge detect FILE`` and evaluation tools all
+use :class:`Listener`. Time is counted in samples at the model rate, so an
+event's onset/offset in seconds from stream start is exact; audio lost to a
+ring overrun is added as a gap so later events stay on the wall clock.
+
+Block ``b`` holds log-mel frames ``[b*F, (b+1)*F)`` (``F = contract.block_frames``),
+i.e. audio from ``b*F*hop/sr`` to ``(((b+1)*F-1)*hop + win)/sr`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge.classifier import Classifier
+from edge.config import Config, ConfigError, load_config
+from edge.detector import Detector
+from edge.events import Event
+from edge.frontend import LogMelStream
+from edge.resample import make_resampler
+from edge.ring import RingBuffer
+from edge.sinks import Sink
+
+LEVEL_FLOOR_DBFS = -120.0
+
+
+class Source(Protocol):
+    kind: str
+    sample_rate: int
+    ring: RingBuffer
+    overflows: int
+    start_wall: float
+    error: BaseException | None
+
+    @property
+    def finished(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def level_dbfs(mean_square: float) -> float:
+    """20*log10(RMS) from a mean square, floored at -120 dBFS."""
+    if mean_square <= 0.0:
+        return LEVEL_FLOOR_DBFS
+    return max(LEVEL_FLOOR_DBFS, 10.0 * math.log10(mean_square))
+
+
+def hop_blocks(cfg: Config, block_s: float) -> int:
+    """Blocks per score hop; ``model.hop_s`` must be a whole number of model blocks."""
+    hop = cfg.model.hop_s
+    if hop is None:
+        return 1
+    ratio = hop / block_s
+    n = round(ratio)
+    if n < 1 or abs(ratio - n) > 1e-6:
+        raise ConfigError(
+            f"{cfg.source_file}: model.hop_s: expected a multiple of the model's block length ({block_s:g} s), "
+            f"got {hop:g}"
+        )
+    return int(n)
+
+
+def check_labels(cfg: Config, labels: Sequence[str]) -> None:
+    """Every label named in the detector section must exist in the model."""
+    known = ", ".join(labels)
+    for i, lab in enumerate(cfg.detector.labels or []):
+        if lab not in labels:
+            raise ConfigError(f"{cfg.source_file}: detector.labels[{i}]: unknown label {lab!r} (model labels: {known})")
+    for lab in cfg.detector.thresholds:
+        if lab not in labels:
+            raise ConfigError(f"{cfg.source_file}: detector.thresholds.{lab}: unknown label (model labels: {known})")
+
+
+def make_source(cfg: Config, model_rate: int) -> Any:
+    """The source named by ``audio.source``: ``mic`` or an audio file path."""
+    from edge.sources import FileSource, MicSource
+
+    a = cfg.audio
+    if a.source == "mic":
+        return MicSource(a.device, a.sample_rate or model_rate, a.channel, a.block_s, a.buffer_s)
+    return FileSource(a.source, a.channel, a.realtime, a.block_s, a.buffer_s)
+
+
+@dataclass
+class Stats:
+    """Figures of one run. Times in seconds."""
+
+    audio_s: float = 0.0
+    busy_s: float = 0.0
+    blocks: int = 0
+    hops: int = 0
+    events: int = 0
+
+
+class CollectSink:
+    """Keeps every event in a list (evaluation, tests)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def start(self) -> None:
+        pass
+
+    def event(self, ev: Event) -> None:
+        self.events.append(ev)
+
+    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
+        pass
+
+    def status(self, health: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+ScoreHook = Callable[[float, float, np.ndarray], None]
+
+
+class Listener:
+    """Runs a source through the classifier and detector into sinks until the source ends or ``stop`` is set.
+
+    Args:
+        cfg: validated configuration.
+        classifier: an open :class:`Classifier` (reused across runs; reset here).
+        sinks: receive events, levels and status.
+        source: a started-on-``run`` source (:class:`~edge.sources.MicSource` or ``FileSource``).
+        on_scores: optional ``(block_start_s, block_end_s, scores)`` hook called every hop
+            once the classifier is ready (evaluation tools record score curves with it).
+    """
+
+    def __init__(self, cfg: Config, classifier: Classifier, sinks: Sequence[Sink], source: Source,
+                 on_scores: ScoreHook | None = None) -> None:
+        c = classifier.contract
+        self.cfg = cfg
+        self.classifier = classifier
+        self.contract = c
+        self.sinks = list(sinks)
+        self.source = source
+        self.on_scores = on_scores
+        self.hop_blocks = hop_blocks(cfg, c.block_seconds)
+        check_labels(cfg, c.labels)
+        self.detector = Detector(c.labels, cfg.detector, c.thresholds, c.model_version)
+        self.rate = c.frontend.sample_rate
+        self.mel = LogMelStream(c.frontend)
+        self.resampler = make_resampler(source.sample_rate, self.rate)
+        self.stats = Stats()
+        self._frames = np.zeros((0, c.frontend.n_mels), dtype=np.float32)
+        self._lvl_rest = np.zeros(0, dtype=np.float32)
+        self._block_ms: deque[float] = deque()  # mean square per block, oldest trimmed each hop
+        self._lvl_blocks = 0  # blocks whose mean square is known
+        self._gap_s = 0.0  # audio lost to overruns, in seconds
+        self._expected = 0  # next ring index the consumer expects
+        self._t_start = 0.0
+        self._started = False
+        self._stop = threading.Event()
+        classifier.reset()
+
+    # -- control -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (thread-safe; e.g. from a signal handler)."""
+        self._stop.set()
+
+    def health(self) -> dict[str, Any]:
+        s = self.stats
+        ring = self.source.ring
+        return {
+            "uptime_s": round(time.monotonic() - self._t_start, 3) if self._started else 0.0,
+            "audio_s": round(s.audio_s, 3),
+            "rtf": round(s.busy_s / s.audio_s, 4) if s.audio_s > 0 else 0.0,
+            "dropped_samples": ring.lost,
+            "input_overflows": self.source.overflows,
+            "inferences": self.classifier.inferences,
+            "source": self.source.kind,
+            "source_rate": self.source.sample_rate,
+            "model_version": self.contract.model_version,
+            "active": self.detector.active_labels(),
+        }
+
+    # -- main loop ---------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> Stats:
+        """Process until the source is exhausted or ``stop``/:meth:`stop` is set; then flush.
+
+        Every open event is ended before this returns, and every sink is closed.
+        """
+        stop_ev = stop or self._stop
+        ring = self.source.ring
+        status_every = self.cfg.mqtt.status_interval_s
+        for s in self.sinks:
+            s.start()
+        self._t_start = time.monotonic()
+        self._started = True
+        try:
+            self.source.start()
+            self.detector.start_wall = self.source.start_wall
+            next_status = time.monotonic() + status_every
+            max_read = max(1, int(self.source.sample_rate))  # at most 1 s per step keeps latency low
+            while not (stop_ev.is_set() or self._stop.is_set()):
+                start, x = ring.read(max_read)
+                if x.size:
+                    self.feed(start, x)
+                elif ring.closed:
+                    break
+                else:
+                    ring.wait(0.1)
+                now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + status_every
+                    self._status()
+            err = self.source.error
+            if err is not None:
+                raise err
+            # End of stream: drain the resampler's tail too.
+            t0 = time.perf_counter()
+            self._process(self.resampler.flush())
+            self.stats.busy_s += time.perf_counter() - t0
+        finally:
+            self.source.stop()
+            self._emit(self.detector.flush())
+            self._status()
+            for s in self.sinks:
+                s.close()
+        return self.stats
+
+    def feed(self, start_index: int, x: np.ndarray) -> None:
+        """Process source-rate samples whose first sample has ring index ``start_index``."""
+        t0 = time.perf_counter()
+        if start_index > self._expected:
+            self._gap_s += (start_index - self._expected) / self.source.sample_rate
+        self._expected = start_index + x.shape[0]
+        self._process(self.resampler.push(x))
+        self.stats.busy_s += time.perf_counter() - t0
+
+    # -- signal path -------------------------------------------------------------------
+    def _process(self, y: np.ndarray) -> None:
+        if y.size == 0:
+            return
+        c = self.contract
+        self.stats.audio_s += y.shape[0] / self.rate
+        self._levels(y)
+        new = self.mel.push(y)
+        if new.shape[0]:
+            self._frames = np.concatenate((self._frames, new)) if self._frames.shape[0] else new
+        bf = c.block_frames
+        n_blocks = self._frames.shape[0] // bf
+        for i in range(n_blocks):
+            self._block(self._frames[i * bf : (i + 1) * bf])
+        if n_blocks:
+            self._frames = self._frames[n_blocks * bf :].copy()
+
+    def _levels(self, y: np.ndarray) -> None:
+        """Mean square of each block's own (non-overlapping) ``block_samples`` of audio."""
+        bs = self.contract.block_samples
+        buf = np.concatenate((self._lvl_rest, y)) if self._lvl_rest.size else y
+        m = buf.shape[0] // bs
+        if m:
+            seg = buf[: m * bs].reshape(m, bs).astype(np.float64)
+            self._block_ms.extend(np.mean(seg * seg, axis=1).tolist())
+            self._lvl_blocks += m
+        self._lvl_rest = buf[m * bs :].copy()
+
+    def _block(self, block: np.ndarray) -> None:
+        c = self.contract
+        fp = c.frontend
+        b = self.stats.blocks
+        scores, _ = self.classifier.push_block(block)
+        self.stats.blocks = b + 1
+        if not self.classifier.ready or (b + 1) % self.hop_blocks:
+            return
+        self.stats.hops += 1
+        start = (b * c.block_frames * fp.hop_length) / fp.sample_rate + self._gap_s
+        end = (((b + 1) * c.block_frames - 1) * fp.hop_length + fp.win_length) / fp.sample_rate + self._gap_s
+        # Mean square over the hop's own blocks. Levels run ahead of the mel frames (a block's
+        # samples arrive before its last frame completes), so index them by block number.
+        first_known = self._lvl_blocks - len(self._block_ms)
+        while self._block_ms and first_known < b + 1 - self.hop_blocks:
+            self._block_ms.popleft()
+            first_known += 1
+        lo = max(b + 1 - self.hop_blocks - first_known, 0)
+        hi = min(b + 1 - first_known, len(self._block_ms))
+        ms = float(np.mean([self._block_ms[i] for i in range(lo, hi)])) if hi > lo else 0.0
+        dbfs = level_dbfs(ms)
+        if self.on_scores is not None:
+            self.on_scores(start, end, scores)
+        self._emit(self.detector.update(scores, start, end, dbfs))
+        order = np.argsort(scores)[::-1][:3]
+        top = [(c.labels[i], round(float(scores[i]), 4)) for i in order]
+        for s in self.sinks:
+            s.level(dbfs, top, end)
+
+    def _emit(self, events: list[Event]) -> None:
+        for ev in events:
+            if ev.state == "off":
+                self.stats.events += 1
+            for s in self.sinks:
+                s.event(ev)
+
+    def _status(self) -> None:
+        h = self.health()
+        for s in self.sinks:
+            s.status(h)
+
+
+def load_classifier(cfg: Config, model: str | Path | None = None) -> Classifier:
+    """Open the model named by ``model``, else ``model.path``, else the bundled model."""
+    from edge.paths import bundled_model
+
+    path = model or cfg.model.path or bundled_model()
+    return Classifier(path, threads=cfg.model.threads)
+
+
+def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
+                model: Classifier | str | Path | None = None, *, sinks: Sequence[Sink] = (),
+                on_scores: ScoreHook | None = None) -> list[Event]:
+    """Run one audio file through the listener as fast as possible.
+
+    Args:
+        path: audio file (WAV; FLAC etc. with soundfile).
+        cfg: a :class:`Config`, a config file path, or None for defaults.
+        model: an already-open :class:`Classifier` (cheapest for many files), a model path,
+            or None for ``cfg.model.path`` / the bundled model.
+        sinks: extra sinks that also receive everything.
+        on_scores: per-hop score hook, see :class:`Listener`.
+
+    Returns one completed event per detected sound (the ``state == "off"`` events:
+    onset, offset, peak and mean score), in the order they ended. Times are seconds
+    from the start of the file.
+    """
+    from edge.sources import FileSource
+
+    if not isinstance(cfg, Config):
+        cfg = load_config(cfg)
+    clf = model if isinstance(model, Classifier) else load_classifier(cfg, model)
+    a = cfg.audio
+    source = FileSource(path, channel=a.channel, realtime=False, block_s=max(a.block_s, 0.25),
+                        buffer_s=a.buffer_s)
+    collect = CollectSink()
+    Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores).run()
+    return [e for e in collect.events if e.state == "off"]

@@ -1,0 +1,137 @@
+"""Lock-free single-producer / single-consumer ring buffer of float32 samples.
+
+The producer is the audio callback: :meth:`RingBuffer.write` never blocks,
+never allocates and takes no lock. When the consumer falls behind, the oldest
+samples are overwritten; the consumer notices on its next :meth:`read` and
+counts every sample it never saw in :attr:`RingBuffer.lost`.
+
+Every sample has an absolute index (0 = first sample ever written), so a
+position in the stream maps to a time: ``index / sample_rate`` seconds after
+the stream started.
+
+Why no lock: CPython makes the assignment of an ``int`` attribute atomic. The
+producer first *reserves* the range it is about to overwrite, copies, then
+*publishes* the new write position. The consumer copies optimistically and,
+after copying, discards anything the producer may have reserved in the meantime
+(a seqlock), so a torn read is never returned as audio.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class RingBuffer:
+    """Fixed-capacity ring of mono float32 samples with absolute indices.
+
+    Attributes:
+        capacity: samples held.
+        written: absolute index one past the last published sample.
+        read_pos: absolute index of the next sample the consumer will get.
+        lost: samples overwritten before the consumer read them (total).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("ring buffer capacity must be >= 1 sample")
+        self.capacity = int(capacity)
+        self._buf = np.zeros(self.capacity, dtype=np.float32)
+        self.written = 0
+        self._reserved = 0  # producer may be overwriting slots of indices < _reserved
+        self.read_pos = 0
+        self.lost = 0
+        self.closed = False
+        # Event.set() takes the event's internal lock only for a few bytecodes;
+        # the consumer never holds it while working.
+        self._data = threading.Event()
+        self._space = threading.Event()
+
+    # -- producer side -------------------------------------------------------------
+    def write(self, samples: np.ndarray) -> None:
+        """Append ``samples`` (1-D, any float dtype, may be a strided view). Never blocks."""
+        n = samples.shape[0]
+        if n == 0:
+            return
+        cap = self.capacity
+        if n > cap:
+            # Only the newest `cap` samples can survive; the rest count as lost on read.
+            samples = samples[n - cap :]
+        m = samples.shape[0]
+        start_idx = self.written + (n - m)
+        self._reserved = self.written + n
+        pos = start_idx % cap
+        first = min(m, cap - pos)
+        self._buf[pos : pos + first] = samples[:first]
+        if first < m:
+            self._buf[: m - first] = samples[first:]
+        self.written += n
+        self._data.set()
+
+    def free_space(self) -> int:
+        """Samples that can be written without overwriting unread audio."""
+        return self.capacity - (self.written - self.read_pos)
+
+    def wait_for_space(self, n: int, timeout: float) -> bool:
+        """For non-realtime producers (files): wait until ``n`` samples fit. Returns True if they do."""
+        n = min(n, self.capacity)
+        if self.free_space() >= n:
+            return True
+        self._space.clear()
+        if self.free_space() >= n:
+            return True
+        self._space.wait(timeout)
+        return self.free_space() >= n
+
+    def close(self) -> None:
+        """Producer is done; wakes the consumer so it can drain and stop."""
+        self.closed = True
+        self._data.set()
+
+    # -- consumer side -------------------------------------------------------------
+    @property
+    def available(self) -> int:
+        return min(self.written - self.read_pos, self.capacity)
+
+    def wait(self, timeout: float) -> bool:
+        """Block the consumer until new data (or close) or ``timeout`` seconds. Returns True on data."""
+        if self.written > self.read_pos or self.closed:
+            return True
+        self._data.clear()
+        if self.written > self.read_pos or self.closed:
+            return True
+        return self._data.wait(timeout)
+
+    def read(self, max_samples: int | None = None) -> tuple[int, np.ndarray]:
+        """Take the unread samples (at most ``max_samples``).
+
+        Returns ``(start_index, samples)`` where ``start_index`` is the absolute
+        index of ``samples[0]``. If audio was overwritten since the last read,
+        ``start_index`` jumps ahead of the previous read position and the gap
+        is added to :attr:`lost`.
+        """
+        cap = self.capacity
+        end = self.written
+        start = max(self.read_pos, end - cap)
+        if max_samples is not None:
+            end = min(end, start + max_samples)
+        n = end - start
+        if n <= 0:
+            return self.read_pos, np.zeros(0, dtype=np.float32)
+        pos = start % cap
+        first = min(n, cap - pos)
+        out = np.empty(n, dtype=np.float32)
+        out[:first] = self._buf[pos : pos + first]
+        if first < n:
+            out[first:] = self._buf[: n - first]
+        # Anything the producer reserved while we copied may be torn: drop it.
+        valid_from = self._reserved - cap
+        if valid_from > start:
+            cut = min(valid_from - start, n)
+            out = out[cut:]
+            start += cut
+        self.lost += start - self.read_pos
+        self.read_pos = start + out.shape[0]
+        self._space.set()
+        return start, out

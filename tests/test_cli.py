@@ -1,0 +1,119 @@
+"""The ``edge`` command as a user runs it: exit codes, one-line errors, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tinymodel import build_tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def edge(*args, timeout=60):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "edge", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
+def assert_one_line_error(r, code, message):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"edge: {message}"], r.stderr
+
+
+def test_detect_prints_one_json_line_per_sound(tiny_model, burst_wav):
+    path = burst_wav("b.wav", [(500.0, 1.0, 2.0), (2000.0, 3.0, 3.5)], 4.0)
+    r = edge("detect", path, "--model", tiny_model)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["label"] for x in lines] == ["low_tone", "high_tone"]
+    for x, (a, b) in zip(lines, [(1.0, 2.0), (3.0, 3.5)], strict=True):
+        assert abs(x["onset"] - a) <= 0.1 and b <= x["offset"] + 0.02 <= b + 0.27 and x["score"] > 0.9
+        assert x["state"] == "off" and x["id"] and x["onset_iso"].endswith("Z")
+
+
+def test_run_on_a_file_emits_onset_and_offset_lines(tiny_model, burst_wav, tmp_path):
+    path = burst_wav("r.wav", [(1000.0, 0.5, 1.2)], 1.5)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("detector:\n  release_s: 0.1\n")
+    r = edge("run", "--config", cfg, "--source", path, "--model", tiny_model, "--realtime", "--verbose")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(x["label"], x["state"]) for x in lines] == [("mid_tone", "on"), ("mid_tone", "off")]
+    assert lines[0]["id"] == lines[1]["id"]
+    assert "edge: status " in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_config_value_exits_2_with_the_exact_message(tiny_model, burst_wav, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("detector:\n  thresholds:\n    dog_bark: high\n")
+    r = edge("detect", burst_wav("x.wav", [], 0.5), "--config", cfg, "--model", tiny_model)
+    assert_one_line_error(r, 2, f"{cfg}: detector.thresholds.dog_bark: expected a number in [0, 1], got 'high'")
+
+
+def test_unknown_config_key_exits_2(tmp_path, tiny_model):
+    cfg = tmp_path / "typo.yaml"
+    cfg.write_text("detector:\n  treshold: 0.5\n")
+    r = edge("run", "--config", cfg, "--model", tiny_model)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"edge: {cfg}: detector.treshold: unknown key (known keys: labels, threshold,")
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    r = edge("run", "--config", tmp_path / "none.yaml")
+    assert_one_line_error(r, 2, f"{tmp_path / 'none.yaml'}: file not found")
+
+
+def test_missing_model_exits_2(tmp_path, burst_wav):
+    r = edge("detect", burst_wav("x.wav", [], 0.5), "--model", tmp_path / "gone.onnx")
+    assert_one_line_error(r, 2, f"{tmp_path / 'gone.onnx'}: model file not found")
+
+
+def test_corrupt_model_exits_2(tmp_path, burst_wav):
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 50)
+    r = edge("detect", burst_wav("x.wav", [], 0.5), "--model", bad)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith(f"edge: {bad}: not a loadable ONNX model")
+
+
+def test_model_without_contract_exits_2(tmp_path, burst_wav):
+    bare = build_tiny_model(tmp_path / "bare.onnx", with_contract=False)
+    r = edge("detect", burst_wav("x.wav", [], 0.5), "--model", bare)
+    assert_one_line_error(r, 2, f"{bare}: ONNX model has no 'edge.contract' metadata (not an edge model)")
+
+
+@pytest.mark.parametrize("content", [None, b"not audio" * 100])
+def test_unreadable_audio_exits_2(tmp_path, tiny_model, content):
+    path = tmp_path / "in.wav"
+    if content is not None:
+        path.write_bytes(content)
+    r = edge("detect", path, "--model", tiny_model)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(f"edge: {path}: ")
+
+
+@pytest.mark.parametrize("cmd", [[], ["run"], ["detect"], ["devices"]])
+def test_help_on_every_command(cmd):
+    r = edge(*cmd, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: edge")
+
+
+def test_devices_lists_inputs_or_says_there_are_none():
+    r = edge("devices")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.strip()
+    assert out == "No audio input devices found." or all("ch," in line for line in out.splitlines())
+
+
+def test_cli_module_has_an_extension_point_and_imports_nothing_heavy():
+    code = ("import sys, edge.cli; assert edge.cli.EXTRA_COMMAND_MODULES == [];"
+            "heavy = [m for m in ('numpy', 'onnxruntime', 'sounddevice', 'soxr') if m in sys.modules];"
+            "print(heavy)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr

@@ -1,0 +1,61 @@
+"""The shipped config.yaml documents every option and loads to the defaults."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from edge.config import Config, ConfigError, load_config
+
+CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+def _leaf_paths(cls, prefix=""):
+    for f in dataclasses.fields(cls):
+        if f.name == "source_file":
+            continue
+        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type.endswith("Config")):
+            yield from _leaf_paths(type(getattr(cls(), f.name)), f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}"
+
+
+def test_shipped_config_loads_to_exactly_the_defaults():
+    cfg = load_config(CONFIG)
+    assert dataclasses.replace(cfg, source_file="<defaults>") == Config()
+
+
+def test_shipped_config_lists_every_option_with_a_comment():
+    import yaml
+
+    tree = yaml.safe_load(CONFIG.read_text())
+    text = CONFIG.read_text()
+    for path in _leaf_paths(Config):
+        node = tree
+        for part in path.split("."):
+            assert isinstance(node, dict) and part in node, f"config.yaml lacks {path}"
+            node = node[part]
+        leaf = path.split(".")[-1]
+        assert re.search(rf"^\s*{leaf}:.*#.+", text, re.M), f"config.yaml: {path} has no comment"
+
+
+def test_command_line_override_beats_the_file(tmp_path):
+    cfg = load_config(CONFIG, {"audio.source": "x.wav", "audio.realtime": True})
+    assert cfg.audio.source == "x.wav" and cfg.audio.realtime is True
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("detector:\n  thresholds:\n    dog_bark: high\n",
+     "detector.thresholds.dog_bark: expected a number in [0, 1], got 'high'"),
+    ("audio:\n  block_s: 5\n", "audio.block_s: expected a number in [0.001, 1], got 5"),
+    ("model:\n  threads: two\n", "model.threads: expected an integer 1-64, got 'two'"),
+    ("detector:\n  persistence_k: 4\n", "detector.persistence_k: expected at most persistence_n (3), got 4"),
+    ("audio:\n  realtime: 1\n", "audio.realtime: expected true or false, got 1"),
+])
+def test_config_errors_name_file_key_expectation_and_value(tmp_path, yaml_text, message):
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml_text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}: {message}"

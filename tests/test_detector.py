@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from edge.config import DetectorConfig
+from edge.detector import Detector
+
+LABELS = ("dog", "alarm", "water")
+BLOCK = 0.1  # seconds per hop in these tests
+
+
+def run(det, series, level=-20.0):
+    """Feed ``series`` (list of per-hop score tuples); hop i covers [i*0.1, (i+1)*0.1 + 0.015)."""
+    events = []
+    for i, s in enumerate(series):
+        events += det.update(np.array(s, np.float32), i * BLOCK, i * BLOCK + 0.115, level)
+    return events
+
+
+def cfg(**kw):
+    base = dict(persistence_k=1, persistence_n=1, release_s=0.0, hysteresis=0.1)
+    base.update(kw)
+    return DetectorConfig(**base)
+
+
+def test_onset_and_offset_share_an_id_and_carry_times_scores_and_wall_clock():
+    det = Detector(LABELS, cfg(), model_version="m1", start_wall=1000.0)
+    series = [(0, 0, 0)] * 3 + [(0.9, 0, 0), (0.7, 0, 0), (0.8, 0, 0)] + [(0, 0, 0)] * 2
+    evs = run(det, series, level=-12.5)
+    assert [(e.label, e.state) for e in evs] == [("dog", "on"), ("dog", "off")]
+    on, off = evs
+    assert on.id == off.id and len(on.id) == 32
+    assert on.onset == pytest.approx(0.3) and on.offset is None
+    assert off.onset == pytest.approx(0.3) and off.offset == pytest.approx(0.5 + 0.115)
+    assert off.onset_time == pytest.approx(1000.3) and off.offset_time == pytest.approx(1000.615)
+    assert off.score == pytest.approx(0.9) and off.mean_score == pytest.approx(0.8)
+    assert off.level_dbfs == -12.5 and off.model_version == "m1"
+
+
+def test_hysteresis_keeps_event_alive_above_off_threshold():
+    det = Detector(LABELS, cfg(threshold=0.6, hysteresis=0.2))
+    # 0.45 is below on (0.6) but above off (0.4): the event continues; 0.3 ends it.
+    evs = run(det, [(0.7, 0, 0), (0.45, 0, 0), (0.45, 0, 0), (0.3, 0, 0)])
+    assert [e.state for e in evs] == ["on", "off"]
+    assert evs[1].offset == pytest.approx(0.2 + 0.115)
+
+
+def test_k_of_n_persistence_and_onset_at_first_above_threshold_hop():
+    det = Detector(LABELS, cfg(persistence_k=2, persistence_n=3))
+    # A single spike is ignored; hop 5 and 7 (2 of 3) start an event whose onset is hop 5.
+    evs = run(det, [(0, 0, 0), (0.9, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0.9, 0, 0), (0, 0, 0), (0.9, 0, 0)])
+    assert [(e.state, round(e.onset, 3)) for e in evs] == [("on", 0.5)]
+
+
+def test_release_time_bridges_short_gaps():
+    det = Detector(LABELS, cfg(release_s=0.3))
+    on = [(0.9, 0, 0)] * 3
+    gap = [(0, 0, 0)] * 2  # 0.2 s below the off-threshold: shorter than release_s
+    evs = run(det, on + gap + on + [(0, 0, 0)] * 5)
+    assert [e.state for e in evs] == ["on", "off"]
+    assert evs[1].offset == pytest.approx(0.7 + 0.115)
+
+
+def test_min_duration_delays_onset_and_drops_short_events():
+    det = Detector(LABELS, cfg(min_duration_s=0.35))
+    short = [(0.9, 0, 0)] * 2 + [(0, 0, 0)]  # lasts 0.215 s: dropped without any event
+    long = [(0.9, 0, 0)] * 5 + [(0, 0, 0)]
+    events = []
+    for i, s in enumerate(short + long):
+        new = det.update(np.array(s, np.float32), i * BLOCK, i * BLOCK + 0.115, -30.0)
+        events += [(i, e.state) for e in new]
+    # Long run starts at hop 3; lasts >= 0.35 s once hop 5 ends (0.5 + 0.115 - 0.3 = 0.315 < 0.35; hop 6: 0.415).
+    assert events == [(6, "on"), (8, "off")]
+
+
+def test_flush_ends_open_events_at_end_of_stream():
+    det = Detector(LABELS, cfg())
+    evs = run(det, [(0, 0.9, 0.9)] * 4)
+    assert [(e.label, e.state) for e in evs] == [("alarm", "on"), ("water", "on")]
+    ends = det.flush()
+    assert [(e.label, e.state, round(e.offset, 3)) for e in ends] == [("alarm", "off", 0.415), ("water", "off", 0.415)]
+    assert det.flush() == []
+
+
+def test_threshold_precedence_per_label_then_global_then_model_then_default():
+    model = {"dog": 0.2, "alarm": 0.2}
+    det = Detector(LABELS, cfg(), model_thresholds=model)
+    assert [det.threshold(x) for x in LABELS] == [0.2, 0.2, 0.5]
+    det.reconfigure(cfg(threshold=0.7))
+    assert [det.threshold(x) for x in LABELS] == [0.7, 0.7, 0.7]
+    det.reconfigure(cfg(threshold=0.7, thresholds={"water": 0.3}))
+    assert [det.threshold(x) for x in LABELS] == [0.7, 0.7, 0.3]
+
+
+def test_only_enabled_labels_produce_events():
+    det = Detector(LABELS, cfg(labels=["water"]))
+    evs = run(det, [(0.9, 0.9, 0.9)] * 2 + [(0, 0, 0)])
+    assert {e.label for e in evs} == {"water"}
+
+
+def test_reconfigure_disabling_a_label_ends_its_open_event():
+    det = Detector(LABELS, cfg())
+    run(det, [(0.9, 0, 0)])
+    ends = det.reconfigure(cfg(labels=["alarm"]))
+    assert [(e.label, e.state) for e in ends] == [("dog", "off")]
+    assert det.flush() == []
+
+
+def test_unknown_label_in_config_is_rejected():
+    with pytest.raises(ValueError, match="unknown label 'cat'"):
+        Detector(LABELS, cfg(labels=["cat"]))
+
+
+def test_each_event_gets_a_new_id():
+    det = Detector(LABELS, cfg())
+    evs = run(det, [(0.9, 0, 0), (0, 0, 0), (0.9, 0, 0), (0, 0, 0)])
+    assert len({e.id for e in evs}) == 2 and len(evs) == 4
