@@ -56,14 +56,17 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
+    """Detector settings. ``None`` means: the model's tuned default (contract ``detector``), else a fallback."""
+
     labels: list[str] | None = _f(None)           # enabled labels; null = all labels of the model
     threshold: float | None = _f(None, 0.0, 1.0)  # one on-threshold for every label; null = model defaults
     thresholds: dict[str, float] = _f({}, 0.0, 1.0)  # per-label on-threshold overrides
-    hysteresis: float = _f(0.1, 0.0, 1.0)         # off-threshold = on-threshold - hysteresis
-    persistence_k: int = _f(2, 1, 100)            # an onset needs k of the last n scores above threshold
-    persistence_n: int = _f(3, 1, 100)
-    min_duration_s: float = _f(0.0, 0.0, 60.0)    # shorter events are dropped (s)
-    release_s: float = _f(0.5, 0.0, 60.0)         # an event ends after this long below the off-threshold (s)
+    hysteresis: float | None = _f(None, 0.0, 1.0)  # off-threshold = on-threshold - hysteresis
+    persistence_k: int | None = _f(None, 1, 100)  # an onset needs k of the last n scores above threshold
+    persistence_n: int | None = _f(None, 1, 100)
+    min_duration_s: float | None = _f(None, 0.0, 60.0)  # shorter events are dropped (s)
+    release_s: float | None = _f(None, 0.0, 60.0)  # an event ends after this long below the off-threshold (s)
+    offset_lag_s: float | None = _f(None, 0.0, 60.0)  # reported offset = end of last active hop - this (s)
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,7 @@ def _build_top(tree: dict[str, Any], source: str) -> Config:
 
 def _cross_checks(cfg: Config, source: str) -> None:
     d = cfg.detector
-    if d.persistence_k > d.persistence_n:
+    if d.persistence_k is not None and d.persistence_n is not None and d.persistence_k > d.persistence_n:
         raise ConfigError(
             f"{source}: detector.persistence_k: expected at most persistence_n ({d.persistence_n}), "
             f"got {d.persistence_k}"

@@ -7,7 +7,8 @@ For each enabled label, every hop:
   starts. Its onset is the start of the newest block of the first
   above-threshold hop among those, i.e. the audio that made the score rise.
 * **active**: a score at or above the off-threshold (on - hysteresis) keeps it
-  alive; the offset is the end of the last such hop. When the score has stayed
+  alive; the offset is the end of the last such hop minus ``offset_lag_s`` (the
+  model's look-back; never before the onset). When the score has stayed
   below the off-threshold for ``release_s`` seconds, the event ends.
 * ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
   that long; an event that ends sooner is dropped without a trace.
@@ -22,12 +23,42 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from edge.config import DetectorConfig
 from edge.events import Event, new_event_id
+
+#: Used for any detector setting that neither the config nor the model sets.
+FALLBACKS: dict[str, float | int] = {
+    "hysteresis": 0.1,
+    "persistence_k": 2,
+    "persistence_n": 3,
+    "min_duration_s": 0.0,
+    "release_s": 0.5,
+    "offset_lag_s": 0.0,
+}
+
+
+def resolve_settings(cfg: DetectorConfig, model_defaults: Mapping[str, object] | None = None) -> DetectorConfig:
+    """Fill every ``None`` setting of ``cfg`` from the model's tuned defaults, then :data:`FALLBACKS`.
+
+    Raises ``ValueError`` if the result has persistence_k > persistence_n.
+    """
+    model_defaults = model_defaults or {}
+    filled = {}
+    for name, fallback in FALLBACKS.items():
+        value = getattr(cfg, name)
+        if value is None:
+            value = model_defaults.get(name, fallback)
+        filled[name] = type(fallback)(value)  # type: ignore[arg-type]
+    if filled["persistence_k"] > filled["persistence_n"]:
+        raise ValueError(
+            f"detector.persistence_k: expected at most persistence_n ({filled['persistence_n']}), "
+            f"got {filled['persistence_k']}"
+        )
+    return replace(cfg, **filled)
 
 
 @dataclass
@@ -40,6 +71,7 @@ class _Track:
     event_id: str = ""
     onset: float = 0.0
     last_above_end: float = 0.0
+    last_end: float = 0.0
     peak: float = 0.0
     total: float = 0.0
     count: int = 0
@@ -55,12 +87,15 @@ class Detector:
         model_thresholds: the model contract's per-label thresholds.
         model_version: copied into every event.
         start_wall: Unix time (s) of stream sample 0.
+        model_defaults: the model's tuned settings for any ``None`` in ``cfg`` (see :func:`resolve_settings`).
     """
 
     def __init__(self, labels: Sequence[str], cfg: DetectorConfig, model_thresholds: Mapping[str, float] | None = None,
-                 model_version: str = "unversioned", start_wall: float = 0.0) -> None:
+                 model_version: str = "unversioned", start_wall: float = 0.0,
+                 model_defaults: Mapping[str, object] | None = None) -> None:
         self.labels = tuple(labels)
         self.model_thresholds = dict(model_thresholds or {})
+        self.model_defaults = dict(model_defaults or {})
         self.model_version = model_version
         self.start_wall = start_wall
         self._tracks: dict[str, _Track] = {}
@@ -82,6 +117,7 @@ class Detector:
         unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) if x not in self.labels]
         if unknown:
             raise ValueError(f"unknown label {unknown[0]!r} (model labels: {', '.join(self.labels)})")
+        cfg = resolve_settings(cfg, self.model_defaults)
         self.cfg = cfg
         enabled = self.labels if cfg.labels is None else tuple(x for x in self.labels if x in cfg.labels)
         self._index = np.array([self.labels.index(x) for x in enabled], dtype=np.int64)
@@ -124,6 +160,7 @@ class Detector:
         for label in self._tracks:
             tr = self._tracks[label]
             s = float(scores[self.labels.index(label)])
+            tr.last_end = block_end
             if not tr.active:
                 tr.recent.append((s >= tr.on, block_start, s, level_dbfs))
                 if sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
@@ -169,7 +206,11 @@ class Detector:
         return out
 
     def _event(self, label: str, tr: _Track, state: str) -> Event:
-        off = tr.last_above_end if state == "off" else None
+        # The score stays up while the sound is anywhere in the model's window,
+        # so the last active hop ends up to one window after the sound did. A
+        # sound still scoring at the newest hop (end of stream) ends there.
+        lag = float(self.cfg.offset_lag_s) if tr.last_above_end < tr.last_end else 0.0
+        off = max(tr.onset, tr.last_above_end - lag) if state == "off" else None
         return Event(
             id=tr.event_id, label=label, state=state, onset=tr.onset, offset=off,
             onset_time=self.start_wall + tr.onset,

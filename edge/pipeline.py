@@ -24,6 +24,7 @@ import numpy as np
 
 from edge.classifier import Classifier
 from edge.config import Config, ConfigError, load_config
+from edge.contract import ModelContract
 from edge.detector import Detector
 from edge.events import Event
 from edge.frontend import LogMelStream
@@ -129,6 +130,11 @@ class CollectSink:
 ScoreHook = Callable[[float, float, np.ndarray], None]
 
 
+def model_detector_defaults(c: ModelContract) -> dict[str, object]:
+    """The model's tuned detector settings; the offset lag defaults to the window's look-back."""
+    return {"offset_lag_s": (c.window_blocks - 1) * c.block_seconds, **c.detector}
+
+
 class Listener:
     """Runs a source through the classifier and detector into sinks until the source ends or ``stop`` is set.
 
@@ -152,7 +158,11 @@ class Listener:
         self.on_scores = on_scores
         self.hop_blocks = hop_blocks(cfg, c.block_seconds)
         check_labels(cfg, c.labels)
-        self.detector = Detector(c.labels, cfg.detector, c.thresholds, c.model_version)
+        try:
+            self.detector = Detector(c.labels, cfg.detector, c.thresholds, c.model_version,
+                                     model_defaults=model_detector_defaults(c))
+        except ValueError as e:  # settings valid alone but not with this model's defaults
+            raise ConfigError(f"{cfg.source_file}: {e}") from None
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
         self.resampler = make_resampler(source.sample_rate, self.rate)

@@ -114,3 +114,37 @@ def test_each_event_gets_a_new_id():
     det = Detector(LABELS, cfg())
     evs = run(det, [(0.9, 0, 0), (0, 0, 0), (0.9, 0, 0), (0, 0, 0)])
     assert len({e.id for e in evs}) == 2 and len(evs) == 4
+
+
+def test_offset_is_moved_back_by_the_models_look_back_once_the_score_falls():
+    det = Detector(LABELS, cfg(offset_lag_s=0.2))
+    series = [(0, 0, 0)] * 2 + [(0.9, 0, 0)] * 5 + [(0, 0, 0)] * 2
+    on, off = run(det, series)
+    # last active hop ends at 0.6 + 0.115; the score stayed up 0.2 s after the sound
+    assert off.offset == pytest.approx(0.6 + 0.115 - 0.2)
+
+
+def test_offset_lag_never_places_the_offset_before_the_onset():
+    det = Detector(LABELS, cfg(offset_lag_s=5.0))
+    on, off = run(det, [(0.9, 0, 0), (0, 0, 0), (0, 0, 0)])
+    assert off.offset == pytest.approx(on.onset)
+
+
+def test_sound_still_scoring_at_end_of_stream_ends_at_the_last_hop_without_lag():
+    det = Detector(LABELS, cfg(offset_lag_s=0.2))
+    run(det, [(0, 0, 0), (0.9, 0, 0), (0.9, 0, 0)])
+    (off,) = det.flush()
+    assert off.offset == pytest.approx(0.2 + 0.115)
+
+
+def test_unset_settings_come_from_the_model_then_fallbacks_and_config_wins():
+    model = {"hysteresis": 0.3, "persistence_k": 3, "persistence_n": 4}
+    det = Detector(LABELS, DetectorConfig(persistence_k=1), model_defaults=model)
+    assert det.cfg.hysteresis == 0.3  # model
+    assert det.cfg.persistence_k == 1 and det.cfg.persistence_n == 4  # config wins, model fills n
+    assert det.cfg.release_s == 0.5 and det.cfg.offset_lag_s == 0.0  # fallbacks
+
+
+def test_config_and_model_defaults_that_conflict_are_rejected():
+    with pytest.raises(ValueError, match="persistence_k: expected at most persistence_n \\(2\\), got 3"):
+        Detector(LABELS, DetectorConfig(persistence_k=3), model_defaults={"persistence_n": 2})
