@@ -39,6 +39,11 @@ HEALTH_SENSORS: dict[str, tuple[str, str | None, str | None, str]] = {
     "outbox_dropped": ("Outbox dropped events", None, None, "total_increasing"),
 }
 
+# The status JSON's ``mic`` field as an enum diagnostic sensor (see edge.supervisor). While the microphone
+# is lost or silent the availability topic stays ``online`` (the process is alive and reporting); this
+# sensor and the status topic say what is wrong.
+MIC_STATES = ("ok", "lost", "silent")
+
 # Only onsets fire the HA event entity; an offset renders "{}", which HA ignores.
 EVENT_VALUE_TEMPLATE = "{% if value_json.state == 'on' %}{{ value }}{% else %}{}{% endif %}"
 
@@ -109,7 +114,8 @@ def _common(
         "unique_id": unique_id,
         # Predictable entity ids (``binary_sensor.<device>_<label>``) for automations;
         # Home Assistant 2025.10+ reads this instead of the deprecated object_id.
-        "default_entity_id": f"{domain}.{unique_id}",
+        "default_entity_id": f"{domain}.{unique_id.replace('-', '_')}",  # entity ids allow no '-'
+
         "availability_topic": topics.availability,
         "payload_available": "online",
         "payload_not_available": "offline",
@@ -189,6 +195,19 @@ def discovery_messages(
         if device_class:
             s["device_class"] = device_class
         out.append((f"{prefix}/sensor/{dev}/{key}/config", s))
+
+    mic = _common(topics, device, sw_version, f"{dev}_mic", "Microphone", "sensor")
+    mic.update(
+        {
+            "state_topic": topics.status,
+            "value_template": "{{ value_json.mic }}",
+            "device_class": "enum",  # Home Assistant: enum sensors list options and have no state_class/unit
+            "options": list(MIC_STATES),
+            "entity_category": "diagnostic",
+            "icon": "mdi:microphone",
+        }
+    )
+    out.append((f"{prefix}/sensor/{dev}/mic/config", mic))
     return out
 
 

@@ -66,7 +66,7 @@ def test_every_discovery_payload_matches_its_platform_schema() -> None:
         assert not unknown, (topic, unknown)
         assert p["unique_id"] and p["unique_id"].startswith("kitchen_")
         # Entity ids the deploy/ automations rely on: <platform>.<device>_<entity>.
-        assert p["default_entity_id"] == f"{platform}.{p['unique_id']}"
+        assert p["default_entity_id"] == f"{platform}.{p['unique_id']}".replace("-", "_")
         uids.append(p["unique_id"])
         assert p["availability_topic"] == "homesound/kitchen/availability" and "availability" not in p
         assert (p["payload_available"], p["payload_not_available"]) == ("online", "offline")
@@ -81,7 +81,10 @@ def test_every_discovery_payload_matches_its_platform_schema() -> None:
         if platform == "binary_sensor":
             assert (p["payload_on"], p["payload_off"]) == ("ON", "OFF")
             assert p["device_class"] in BINARY_SENSOR_CLASSES
-        if platform == "sensor":
+        if platform == "sensor" and p.get("device_class") == "enum":
+            # Home Assistant: an enum sensor lists its options and has no state_class or unit.
+            assert p["options"] and "state_class" not in p and "unit_of_measurement" not in p
+        elif platform == "sensor":
             assert p["state_class"] in STATE_CLASSES
             assert p["value_template"].startswith("{{ value_json.")
     assert len(uids) == len(set(uids)), "unique ids must be unique"
