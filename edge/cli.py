@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from edge import __version__
+# The listener's budget is a fraction of one core: BLAS thread pools only add
+# spinning threads around the front end's small matrix products. This must be
+# set before numpy is first imported; an explicit environment value wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from edge import __version__  # noqa: E402  (after the thread settings above)
 
 # Modules exposing ``register(subparsers)``; each adds its own subcommand(s).
 EXTRA_COMMAND_MODULES: list[str] = [

@@ -9,15 +9,36 @@ oldest clips are deleted.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from edge.config import Config
 from edge.events import Event
 
 log = logging.getLogger("edge.clips")
+
+
+def default_clips_dir() -> Path:
+    """``$STATE_DIRECTORY/clips`` (systemd ``StateDirectory=``) or ``~/.local/state/edge/clips``."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0]) / "clips"
+    return Path.home() / ".local" / "state" / "edge" / "clips"
+
+
+def make_clip_recorder(cfg: Config, sample_rate: int) -> ClipRecorder | None:
+    """A recorder when ``privacy.capture_clips`` is on, else None (the default: nothing is written)."""
+    p = cfg.privacy
+    if not p.capture_clips:
+        return None
+    folder = Path(p.clips_dir).expanduser() if p.clips_dir else default_clips_dir()
+    log.warning("privacy.capture_clips is on: a %g s clip around each event is saved in %s (at most %d)",
+                p.clip_s, folder, p.max_clips)
+    return ClipRecorder(folder, sample_rate, p.clip_s, p.max_clips)
 
 
 class ClipRecorder:

@@ -54,7 +54,9 @@ class Health:
     events: int = 0
     last_event: str | None = None
     last_event_time: float | None = None
-    mic: str = "ok"
+    mic: str = "ok"  # ok | lost (no audio arriving) | silent (only zeros/NaN), see edge.supervisor
+    mic_reopens: int = 0
+    nonfinite_samples: int = 0  # NaN/inf input samples replaced by 0 before the model
     outbox_depth: int = 0
     outbox_dropped: int = 0
     first_inference_s: float | None = None
@@ -100,6 +102,8 @@ class Health:
             "audio_s": round(self.audio_s, 1),
             "dropped_samples": self.dropped_samples,
             "input_overflows": self.input_overflows,
+            "nonfinite_samples": self.nonfinite_samples,
+            "mic_reopens": self.mic_reopens,
             "outbox_depth": self.outbox_depth,
             "outbox_dropped": self.outbox_dropped,
             "inferences": self.inferences,
@@ -109,3 +113,15 @@ class Health:
             "first_inference_s": None if self.first_inference_s is None else round(self.first_inference_s, 3),
             "model_version": self.model_version,
         }
+
+
+def format_health_line(h: dict[str, Any]) -> str:
+    """One compact console line from a :meth:`Health.snapshot` dict (``edge run --verbose``)."""
+    def g(key: str, default: Any = "-") -> Any:
+        v = h.get(key)
+        return default if v is None else v
+
+    return (f"mic={g('mic')} rtf={g('rtf')} cpu={g('cpu_percent')}% rss={g('rss_mb')}MB "
+            f"peak={g('peak_rss_mb')}MB audio={g('audio_s')}s inferences={g('inferences')} events={g('events')} "
+            f"dropped={g('dropped_samples')} overflows={g('input_overflows')} nonfinite={g('nonfinite_samples')} "
+            f"reopens={g('mic_reopens')} outbox={g('outbox_depth')} last={g('last_event')} uptime={g('uptime_s')}s")

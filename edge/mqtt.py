@@ -162,6 +162,7 @@ class MqttPublisher:
         self._last_status: str | None = None
         self._last_level_t = -1e18
         self._last_status_t = -1e18
+        self._last_mic: Any = None
         self._dropped_logged = 0
         # network-thread state
         self._sock_open = False
@@ -235,10 +236,12 @@ class MqttPublisher:
             self._level_slot = json.dumps(payload, separators=(",", ":"))
 
     def status(self, health: dict[str, Any]) -> None:
-        """Health JSON (retained); sent at most every ``mqtt.status_interval_s``."""
+        """Health JSON (retained); sent at most every ``mqtt.status_interval_s``, and at once when ``mic`` changes."""
         now = time.monotonic()
-        if now - self._last_status_t < 0.9 * self.m.status_interval_s:  # slack: a caller on the same period
-            return
+        mic = health.get("mic")
+        if now - self._last_status_t < 0.9 * self.m.status_interval_s and mic == self._last_mic:
+            return  # slack: a caller on the same period
+        self._last_mic = mic
         self._last_status_t = now
         self._set_status(health)
 

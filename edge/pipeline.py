@@ -11,6 +11,8 @@ i.e. audio from ``b*F*hop/sr`` to ``(((b+1)*F-1)*hop + win)/sr`` seconds.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import threading
 import time
@@ -23,16 +25,21 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge.classifier import Classifier
+from edge.clips import make_clip_recorder
 from edge.config import Config, ConfigError, load_config
 from edge.contract import ModelContract
 from edge.detector import Detector
 from edge.events import Event
 from edge.frontend import LogMelStream
+from edge.health import Health
 from edge.resample import make_resampler
 from edge.ring import RingBuffer
 from edge.sinks import Sink
+from edge.supervisor import MicSupervisor, SignalGuard, mic_state
 
 LEVEL_FLOOR_DBFS = -120.0
+
+log = logging.getLogger("edge.pipeline")
 
 
 class Source(Protocol):
@@ -177,6 +184,13 @@ class Listener:
         self._started = False
         self._stop = threading.Event()
         classifier.reset()
+        # Always-on: health counters, NaN/silence guard, microphone supervision, opt-in clips.
+        self.health_state = Health(model_version=c.model_version)
+        self.guard = SignalGuard(source.sample_rate, cfg.health.silent_after_s)
+        self.supervisor = MicSupervisor(source, cfg.health, self.guard) if hasattr(source, "reopen") else None
+        self.mic = "ok"
+        self.on_tick: Callable[[], None] | None = None  # called every loop pass (edge.lifecycle: watchdog, reload)
+        self.clips = make_clip_recorder(cfg, self.rate)
 
     # -- control -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -184,20 +198,50 @@ class Listener:
         self._stop.set()
 
     def health(self) -> dict[str, Any]:
-        s = self.stats
-        ring = self.source.ring
-        return {
-            "uptime_s": round(time.monotonic() - self._t_start, 3) if self._started else 0.0,
-            "audio_s": round(s.audio_s, 3),
-            "rtf": round(s.busy_s / s.audio_s, 4) if s.audio_s > 0 else 0.0,
-            "dropped_samples": ring.lost,
-            "input_overflows": self.source.overflows,
-            "inferences": self.classifier.inferences,
-            "source": self.source.kind,
-            "source_rate": self.source.sample_rate,
-            "model_version": self.contract.model_version,
-            "active": self.detector.active_labels(),
-        }
+        """:meth:`edge.health.Health.snapshot` of this run, plus source kind/rate and the active labels."""
+        h = self.health_state
+        h.processing_s, h.audio_s = self.stats.busy_s, self.stats.audio_s
+        h.dropped_samples = self.source.ring.lost
+        h.input_overflows = self.source.overflows
+        h.nonfinite_samples = self.guard.nonfinite
+        h.mic = self.mic
+        h.mic_reopens = self.supervisor.reopens if self.supervisor is not None else 0
+        for sink in self.sinks:
+            figures = getattr(sink, "health", None)
+            if callable(figures):  # the MQTT publisher: outbox depth and drops
+                d = figures()
+                h.outbox_depth = int(d.get("outbox_depth", 0))
+                h.outbox_dropped = int(d.get("outbox_dropped", 0))
+        out = h.snapshot()
+        if not self._started:
+            out["uptime_s"] = 0.0
+        out.update(source=self.source.kind, source_rate=self.source.sample_rate,
+                   active=self.detector.active_labels())
+        return out
+
+    def reconfigure(self, new: Config) -> None:
+        """Apply the detector section of a reloaded configuration (SIGHUP) between two reads.
+
+        Raises :class:`ConfigError` (labels unknown to the model) and changes nothing then.
+        Offsets of events whose label is no longer enabled are emitted now.
+        """
+        check_labels(new, self.contract.labels)
+        self._emit(self.detector.reconfigure(new.detector))
+        self.cfg = dataclasses.replace(self.cfg, detector=new.detector)
+
+    def _check_mic(self) -> None:
+        """Follow the microphone state; a change is logged and reported at once."""
+        state = mic_state(self.supervisor, self.guard)
+        if state == self.mic:
+            return
+        old, self.mic = self.mic, state
+        if state == "silent":
+            log.warning("microphone silent: only zeros/NaN for %g s", self.cfg.health.silent_after_s)
+        elif state == "ok" and old == "silent":
+            log.info("microphone: sound again")
+        if state == "lost":
+            self._emit(self.detector.flush())  # nothing can be heard now: end what was sounding
+        self._status()
 
     # -- main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None) -> Stats:
@@ -211,10 +255,13 @@ class Listener:
         for s in self.sinks:
             s.start()
         self._t_start = time.monotonic()
+        self.health_state.started_mono = self._t_start
         self._started = True
         try:
             self.source.start()
             self.detector.start_wall = self.source.start_wall
+            if self.supervisor is not None:
+                self.supervisor.start()
             next_status = time.monotonic() + status_every
             max_read = max(1, int(self.source.sample_rate))  # at most 1 s per step keeps latency low
             while not (stop_ev.is_set() or self._stop.is_set()):
@@ -225,6 +272,9 @@ class Listener:
                     break
                 else:
                     ring.wait(0.1)
+                self._check_mic()
+                if self.on_tick is not None:
+                    self.on_tick()
                 now = time.monotonic()
                 if now >= next_status:
                     next_status = now + status_every
@@ -232,11 +282,21 @@ class Listener:
             err = self.source.error
             if err is not None:
                 raise err
+            if not ring.closed:
+                # Stopped (SIGTERM): stop capture, then process what was already captured.
+                if self.supervisor is not None:
+                    self.supervisor.stop()
+                self.source.stop()
+                start, x = ring.read()
+                if x.size:
+                    self.feed(start, x)
             # End of stream: drain the resampler's tail too.
             t0 = time.perf_counter()
             self._process(self.resampler.flush())
             self.stats.busy_s += time.perf_counter() - t0
         finally:
+            if self.supervisor is not None:
+                self.supervisor.stop()
             self.source.stop()
             self._emit(self.detector.flush())
             self._status()
@@ -247,9 +307,13 @@ class Listener:
     def feed(self, start_index: int, x: np.ndarray) -> None:
         """Process source-rate samples whose first sample has ring index ``start_index``."""
         t0 = time.perf_counter()
+        gaps = getattr(self.source, "gaps", None)  # microphone outages: (ring index, seconds missing)
+        while gaps and gaps[0][0] < start_index + x.shape[0]:
+            self._gap_s += gaps.popleft()[1]
         if start_index > self._expected:
             self._gap_s += (start_index - self._expected) / self.source.sample_rate
         self._expected = start_index + x.shape[0]
+        x = self.guard.clean(x)  # NaN/inf never reach the model
         self._process(self.resampler.push(x))
         self.stats.busy_s += time.perf_counter() - t0
 
@@ -259,6 +323,8 @@ class Listener:
             return
         c = self.contract
         self.stats.audio_s += y.shape[0] / self.rate
+        if self.clips is not None:
+            self.clips.feed(y)
         self._levels(y)
         new = self.mel.push(y)
         if new.shape[0]:
@@ -286,6 +352,7 @@ class Listener:
         fp = c.frontend
         b = self.stats.blocks
         scores, _ = self.classifier.push_block(block)
+        self.health_state.note_inference()
         self.stats.blocks = b + 1
         if not self.classifier.ready or (b + 1) % self.hop_blocks:
             return
@@ -314,6 +381,10 @@ class Listener:
         for ev in events:
             if ev.state == "off":
                 self.stats.events += 1
+            else:
+                self.health_state.note_event(ev.label, ev.onset_time)
+                if self.clips is not None:
+                    self.clips.trigger(dataclasses.replace(ev, onset=ev.onset - self._gap_s))
             for s in self.sinks:
                 s.event(ev)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,11 @@ class MicSource:
     device refuses that rate, opens at its native rate and the consumer resamples.
     ``overflows`` counts callbacks flagged ``input_overflow`` by PortAudio (audio
     lost inside the driver); ring overruns are counted separately in ``ring.lost``.
+
+    :meth:`reopen` (called by :class:`edge.supervisor.MicSupervisor`) replaces a
+    dead stream with a new one at the same rate, writing into the same ring.
+    Each stream's callbacks carry a generation number, so a stream that was
+    closed but still calls back can never write alongside its successor.
     """
 
     kind = "mic"
@@ -169,6 +175,7 @@ class MicSource:
         import sounddevice as sd
 
         self._sd = sd
+        self.device_spec = device
         self.device = find_input_device(device)
         try:
             info = sd.query_devices(self.device, "input")
@@ -192,6 +199,11 @@ class MicSource:
         self.last_callback = 0.0
         self.start_wall = 0.0
         self.error: BaseException | None = None
+        self.stream_finished = False  # PortAudio ended the current stream (error, device or server gone)
+        self.reopens = 0
+        # (ring index, seconds): audio time missing before that index (outages); read by the listener.
+        self.gaps: deque[tuple[int, float]] = deque(maxlen=64)
+        self._gen = 0
         self._first = threading.Event()
         self._stream: Any = None
 
@@ -236,16 +248,70 @@ class MicSource:
         if not self._first.is_set():
             self._first.set()
 
+    def _open_stream(self) -> None:
+        """Open and start a stream of a new generation (raises ValueError / PortAudioError)."""
+        self._gen += 1
+        gen = self._gen
+
+        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+            if gen == self._gen:
+                self._callback(indata, frames, time_info, status)
+
+        def finished() -> None:
+            if gen == self._gen:
+                self.stream_finished = True
+
+        self.stream_finished = False
+        stream = self._sd.InputStream(device=self.device, channels=self.open_channels, samplerate=self.sample_rate,
+                                      blocksize=self.block, dtype="float32", callback=callback,
+                                      finished_callback=finished)
+        try:
+            stream.start()
+        except BaseException:
+            stream.close(ignore_errors=True)
+            raise
+        self._stream = stream
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        self._gen += 1  # whatever the old stream still delivers is ignored from now on
+        if stream is not None:
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception:  # closing a stream whose device vanished must not mask the reopen
+                pass
+
     def start(self) -> None:
         sd = self._sd
         try:
-            self._stream = sd.InputStream(device=self.device, channels=self.open_channels,
-                                          samplerate=self.sample_rate, blocksize=self.block, dtype="float32",
-                                          callback=self._callback)
-            self._stream.start()
+            self._open_stream()
         except (ValueError, sd.PortAudioError) as e:
             raise SourceError(f"microphone {self.device_name!r}: cannot start ({_one_line(e)})") from None
         self.start_wall = time.time()
+
+    def reopen(self) -> None:
+        """Close the stream, re-initialise PortAudio and open the device again (same rate, same ring).
+
+        Re-initialising makes PortAudio enumerate devices afresh, which is what
+        finds a restarted sound server or a re-plugged USB microphone. The
+        device is looked up again by its configured name/index. Raises
+        :class:`SourceError` (or PortAudio's error) while it is not back.
+        """
+        sd = self._sd
+        self._close_stream()
+        if sd._initialized > 0:
+            try:
+                sd._terminate()
+            except Exception:  # a half-dead PortAudio; initialising again is what matters
+                pass
+        sd._initialize()
+        self.device = find_input_device(self.device_spec)
+        try:
+            self._open_stream()
+        except (ValueError, sd.PortAudioError) as e:
+            raise SourceError(f"microphone {self.device_name!r}: cannot reopen ({_one_line(e)})") from None
+        self.reopens += 1
 
     def wait_first_callback(self, timeout: float) -> bool:
         return self._first.wait(timeout)
@@ -258,6 +324,7 @@ class MicSource:
             except Exception:  # stopping a stream whose device vanished must not mask shutdown
                 pass
             self._stream = None
+        self._gen += 1
         self.ring.close()
 
 

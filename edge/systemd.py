@@ -32,6 +32,8 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                # Never block the processing loop on a busy or stuck receiver: a missed ping is better.
+                s.setblocking(False)
                 s.connect(self._addr)
                 s.sendall(message.encode())
             return True

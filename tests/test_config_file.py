@@ -50,7 +50,8 @@ def test_command_line_override_beats_the_file(tmp_path):
      "detector.thresholds.dog_bark: expected a number in [0, 1], got 'high'"),
     ("audio:\n  block_s: 5\n", "audio.block_s: expected a number in [0.001, 1], got 5"),
     ("model:\n  threads: two\n", "model.threads: expected an integer 1-64, got 'two'"),
-    ("detector:\n  persistence_k: 4\n  persistence_n: 3\n", "detector.persistence_k: expected at most persistence_n (3), got 4"),
+    ("detector:\n  persistence_k: 4\n  persistence_n: 3\n",
+     "detector.persistence_k: expected at most persistence_n (3), got 4"),
     ("audio:\n  realtime: 1\n", "audio.realtime: expected true or false, got 1"),
 ])
 def test_config_errors_name_file_key_expectation_and_value(tmp_path, yaml_text, message):
