@@ -17,14 +17,17 @@
 # mirror + PyPI). Takes 15-30 minutes. Exit status 0 = ran to the end and the
 # events matched; 1 = a step failed or the events differ.
 #
-# Inputs: models/homesound-int8.onnx and edge/data/demo.wav when they exist;
-# otherwise a tiny contract-honouring test model (tests/tinymodel.py) and/or a
-# WAV generated here (tones or synthetic T3/T4 alarms over noise; no third-party audio).
+# Inputs: models/homesound-int8.onnx (or EDGE_ARM64_MODEL) and edge/data/demo.wav
+# when they exist (synthetic T3/T4 alarms over room noise when the demo is absent).
+# Without a shipped model: the tiny contract-honouring test model (tests/tinymodel.py)
+# on a generated WAV of the tones it knows. No third-party audio.
+# Besides the events, the per-hop scores of both runs are compared (max |difference|).
 #
 # Environment:
 #   EDGE_DEBIAN_MIRROR   default http://deb.debian.org/debian
 #   EDGE_ARM64_CACHE     a tar file: reused as the arm64 root if it exists, written after debootstrap if not
 #   EDGE_ARM64_TOL_S     onset/offset tolerance in seconds (default 0.05)
+#   EDGE_ARM64_MODEL     model file to check instead of models/homesound-int8.onnx
 #   EDGE_KEEP_ROOT=1     keep the root directory afterwards (path is printed)
 #   PYTHON               host Python with the project's dependencies (default .venv/bin/python)
 set -euo pipefail
@@ -112,35 +115,30 @@ resolv="$(readlink -f /etc/resolv.conf)"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 mountpoint -q "$ROOT/dev" || mount --bind /dev "$ROOT/dev"
 
-say "host: build the project wheel (pip wheel --no-deps)"
-mkdir -p "$WORK/wheels" "$WORK/in"
-(cd "$REPO" && "$PY" -m pip wheel --no-deps -q -w "$WORK/wheels" .) || fail "pip wheel failed on the host"
-WHEEL="$(ls "$WORK"/wheels/edge_listener-*.whl 2>/dev/null | head -1)"
-[[ -n "$WHEEL" ]] || fail "no edge_listener wheel was built"
-echo "wheel: ${WHEEL##*/}"
-
 say "host: pick the model and the recording"
-(cd "$REPO" && "$PY" - "$WORK/in" <<'PY') || fail "could not prepare the model/recording"
+mkdir -p "$WORK/wheels" "$WORK/in" "$WORK/src"
+(cd "$REPO" && "$PY" - "$WORK/in" "${EDGE_ARM64_MODEL:-models/homesound-int8.onnx}" <<'PY') \
+    || fail "could not prepare the model/recording"
 import shutil, sys
 from pathlib import Path
 
 import numpy as np
 
 out = Path(sys.argv[1])
-model = Path("models/homesound-int8.onnx")
+model = Path(sys.argv[2])
 if model.is_file():
     shutil.copy(model, out / "model.onnx")
     print(f"model: {model}")
     real = True
 else:
-    sys.path.insert(0, ".")
-    from tests.tinymodel import build_tiny_model
+    sys.path.insert(0, "tests")
+    from tinymodel import build_tiny_model
 
     build_tiny_model(out / "model.onnx")
-    print("model: models/homesound-int8.onnx not there yet -> tiny test model (tests/tinymodel.py)")
+    print(f"model: {model} not there -> tiny test model (tests/tinymodel.py)")
     real = False
 demo = Path("edge/data/demo.wav")
-if demo.is_file():
+if demo.is_file() and real:
     shutil.copy(demo, out / "demo.wav")
     print(f"recording: {demo}")
 else:
@@ -158,17 +156,62 @@ else:
             s = (5 + 10 * k) * sr
             x[s:s + t.size] += 0.3 * np.sin(2 * np.pi * f * t)
     write_wav(out / "demo.wav", np.clip(x, -1, 1), sr)
-    print("recording: edge/data/demo.wav not there yet -> generated 40 s WAV")
+    print("recording: generated 40 s WAV (" + ("T3/T4 alarms" if real else "tones the tiny model knows") + ")")
+PY
+
+say "host: build the project wheel (pip wheel --no-deps) from a snapshot of the tree"
+# A snapshot (tracked + untracked, not ignored files) keeps build/ and *.egg-info out of the
+# working tree. Files the wheel's data-files list but the tree lacks yet (the shipped models
+# before training has produced them) get the checked model as a stand-in, said out loud.
+(cd "$REPO" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -C "$WORK/src" -xf - \
+    || fail "could not snapshot the tree"
+"$PY" - "$WORK/src" "$WORK/in/model.onnx" <<'PY' || fail "could not read pyproject.toml"
+import shutil, sys, tomllib
+from pathlib import Path
+
+src, model = Path(sys.argv[1]), Path(sys.argv[2])
+cfg = tomllib.loads((src / "pyproject.toml").read_text())
+files = cfg.get("tool", {}).get("setuptools", {}).get("data-files", {})
+for group in files.values():
+    for f in group:
+        p = src / f
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if p.suffix == ".onnx":
+                shutil.copy(model, p)
+            else:
+                p.write_text("")
+            print(f"note: {f} is not in the tree yet: the wheel carries a stand-in (the checked model / empty file)")
+PY
+(cd "$WORK/src" && "$PY" -m pip wheel --no-deps -q -w "$WORK/wheels" .) >"$WORK/wheel.log" 2>&1 \
+    || { tail -20 "$WORK/wheel.log"; fail "pip wheel failed on the host"; }
+WHEEL="$(find "$WORK/wheels" -name 'edge_listener-*.whl' -print -quit)"
+[[ -n "$WHEEL" ]] || fail "no edge_listener wheel was built"
+echo "wheel: ${WHEEL##*/}"
+
+# Per-hop scores through the same streaming path (edge.pipeline.detect_file), one row per hop.
+cat >"$WORK/in/scores.py" <<'PY'
+import sys
+
+import numpy as np
+
+from edge.pipeline import detect_file
+
+rows = []
+detect_file(sys.argv[1], model=sys.argv[2], on_scores=lambda s, e, sc: rows.append(np.asarray(sc, np.float32).copy()))
+np.save(sys.argv[3], np.stack(rows) if rows else np.zeros((0, 0), np.float32))
 PY
 
 say "host (x86_64): edge detect"
-"$PY" -m edge detect "$WORK/in/demo.wav" --model "$WORK/in/model.onnx" >"$WORK/x86.jsonl" \
+(cd "$REPO" && "$PY" -m edge detect "$WORK/in/demo.wav" --model "$WORK/in/model.onnx") >"$WORK/x86.jsonl" \
     || fail "edge detect failed on the host"
+(cd "$REPO" && PYTHONPATH="$REPO" "$PY" "$WORK/in/scores.py" "$WORK/in/demo.wav" "$WORK/in/model.onnx" "$WORK/x86-scores.npy") \
+    || fail "scoring failed on the host"
 echo "$(wc -l <"$WORK/x86.jsonl") event(s) on x86_64"
 
 say "arm64: python3 -m venv + pip install the wheel (aarch64 wheels from PyPI)"
 mkdir -p "$ROOT/opt/edge-check"
-cp "$WHEEL" "$WORK/in/model.onnx" "$WORK/in/demo.wav" "$ROOT/opt/edge-check/"
+cp "$WHEEL" "$WORK/in/model.onnx" "$WORK/in/demo.wav" "$WORK/in/scores.py" "$ROOT/opt/edge-check/"
 t1=$SECONDS
 in_root python3 -m venv /opt/edge-check/venv || fail "python3 -m venv failed inside the arm64 root"
 in_root /opt/edge-check/venv/bin/pip install -q --only-binary=:all: "/opt/edge-check/${WHEEL##*/}" \
@@ -182,10 +225,16 @@ t2=$SECONDS
 in_root /opt/edge-check/venv/bin/edge detect /opt/edge-check/demo.wav --model /opt/edge-check/model.onnx \
     >"$WORK/arm64.jsonl" 2>"$WORK/arm64.err" || { tail -20 "$WORK/arm64.err"; fail "edge detect failed inside the arm64 root"; }
 echo "$(wc -l <"$WORK/arm64.jsonl") event(s) on aarch64 (emulated run took $((SECONDS - t2)) s)"
+in_root sh -c 'cd /opt/edge-check && venv/bin/python scores.py demo.wav model.onnx arm64-scores.npy' \
+    || fail "scoring failed inside the arm64 root"
+cp "$ROOT/opt/edge-check/arm64-scores.npy" "$WORK/"
 
 say "compare events: x86_64 vs aarch64 (tolerance $TOL s)"
-"$PY" - "$WORK/x86.jsonl" "$WORK/arm64.jsonl" "$TOL" <<'PY' || fail "arm64 events differ from the x86_64 run"
+"$PY" - "$WORK/x86.jsonl" "$WORK/arm64.jsonl" "$TOL" "$WORK/x86-scores.npy" "$WORK/arm64-scores.npy" <<'PY' \
+    || fail "arm64 events differ from the x86_64 run"
 import json, sys
+
+import numpy as np
 
 def load(p):
     with open(p) as f:
@@ -206,6 +255,12 @@ for i in range(max(len(a), len(b))):
 if not a:
     print("note: no events on either side; the comparison only shows that both runs agree on silence")
 print(f"{len(a)} x86_64 event(s), {len(b)} aarch64 event(s): {'MATCH' if ok else 'DIFFER'}")
+sa, sb = np.load(sys.argv[4]), np.load(sys.argv[5])
+if sa.shape != sb.shape:
+    print(f"scores: different numbers of hops/labels {sa.shape} vs {sb.shape}")
+    ok = False
+elif sa.size:
+    print(f"scores: {sa.shape[0]} hops x {sa.shape[1]} labels, max |x86_64 - aarch64| = {np.max(np.abs(sa - sb)):.2e}")
 sys.exit(0 if ok else 1)
 PY
 
