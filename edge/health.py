@@ -29,6 +29,29 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+_libc: Any = None
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc ``malloc_trim``); a no-op elsewhere.
+
+    Called once per status period: over days, freed-but-kept pages of the
+    allocator's arenas otherwise show up as slow RSS growth.
+    """
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process, seconds."""
     t = os.times()

@@ -31,7 +31,7 @@ from edge.contract import ModelContract
 from edge.detector import Detector
 from edge.events import Event
 from edge.frontend import LogMelStream
-from edge.health import Health
+from edge.health import Health, trim_heap
 from edge.resample import make_resampler
 from edge.ring import RingBuffer
 from edge.sinks import Sink
@@ -389,6 +389,7 @@ class Listener:
                 s.event(ev)
 
     def _status(self) -> None:
+        trim_heap()
         h = self.health()
         for s in self.sinks:
             s.status(h)
