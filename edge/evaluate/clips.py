@@ -1,0 +1,228 @@
+"""Clip-level evaluation: run the shipped ONNX model exactly as the runtime does.
+
+For each clip of a manifest (``path,label,...``; paths relative to the
+manifest's folder): compute the front end's log-mel, score every window with
+:class:`edge.classifier.Classifier` (one call per block; clips shorter than a
+window are padded with the silence floor), pool the window scores over the
+clip, and predict the top label if its pooled score passes that label's
+threshold, else ``background``.
+
+Runtime-safe: numpy + onnxruntime (+ soundfile/soxr to read audio); matplotlib
+only for ``--plot``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BACKGROUND = "background"
+POOLINGS = ("max", "meanmax", "mean")
+
+
+class EvalError(ValueError):
+    """Bad manifest or audio; the message is one line for the user."""
+
+
+def pool_scores(window_scores: np.ndarray, pooling: str) -> np.ndarray:
+    """``(n_windows, n_labels)`` -> ``(n_labels,)``; ``meanmax`` is the average of mean and max."""
+    if window_scores.shape[0] == 0:
+        return np.zeros(window_scores.shape[1], np.float32)
+    if pooling == "max":
+        return window_scores.max(axis=0)
+    if pooling == "mean":
+        return window_scores.mean(axis=0)
+    if pooling == "meanmax":
+        return 0.5 * (window_scores.max(axis=0) + window_scores.mean(axis=0))
+    raise EvalError(f"unknown clip pooling {pooling!r} (expected one of {', '.join(POOLINGS)})")
+
+
+def decide(pooled: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> list[str]:
+    """Per clip: the top label if its score >= its threshold, else ``background``.
+
+    ``pooled`` is ``(n_clips, n_labels)``; ``thresholds`` is ``(n_labels,)``.
+    """
+    if pooled.shape[0] == 0:
+        return []
+    top = pooled.argmax(axis=1)
+    ok = pooled[np.arange(pooled.shape[0]), top] >= thresholds[top]
+    return [labels[t] if k else BACKGROUND for t, k in zip(top, ok, strict=True)]
+
+
+def metrics(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str] | None = None) -> dict:
+    """Accuracy, macro-F1 over the classes present in ``truth``, per-class P/R/F1/support, confusion.
+
+    ``classes`` fixes the row/column order of the confusion matrix (default: sorted
+    union of truth and predictions, ``background`` last).
+    """
+    present = sorted(set(truth))
+    if classes is None:
+        cl = sorted((set(truth) | set(pred)) - {BACKGROUND})
+        classes = cl + ([BACKGROUND] if BACKGROUND in set(truth) | set(pred) else [])
+    classes = list(classes)
+    pos = {c: i for i, c in enumerate(classes)}
+    conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for t, p in zip(truth, pred, strict=True):
+        conf[pos[t], pos[p]] += 1
+    per = {}
+    for c in classes:
+        i = pos[c]
+        tp = int(conf[i, i])
+        support = int(conf[i].sum())
+        npred = int(conf[:, i].sum())
+        prec = tp / npred if npred else 0.0
+        rec = tp / support if support else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per[c] = {"precision": prec, "recall": rec, "f1": f1, "support": support, "predicted": npred}
+    n = len(truth)
+    acc = float(np.trace(conf)) / n if n else 0.0
+    macro = float(np.mean([per[c]["f1"] for c in present])) if present else 0.0
+    return {"n_clips": n, "accuracy": acc, "macro_f1": macro, "macro_f1_classes": present,
+            "per_class": per, "confusion": {"labels": classes, "matrix": conf.tolist()}}
+
+
+@dataclass(frozen=True)
+class ManifestClip:
+    path: Path
+    label: str
+
+
+def read_eval_manifest(path: str | Path) -> list[ManifestClip]:
+    """Rows ``(absolute path, label)`` of a manifest CSV with at least ``path`` and ``label`` columns."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "manifest.csv"
+    if not p.is_file():
+        raise EvalError(f"{p}: manifest not found")
+    with p.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("path", "label") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise EvalError(f"{p}: manifest lacks the column(s) {', '.join(missing)}")
+        rows = [ManifestClip(p.parent / r["path"], r["label"]) for r in reader]
+    if not rows:
+        raise EvalError(f"{p}: manifest has no rows")
+    return rows
+
+
+def read_audio(path: Path, sr: int) -> np.ndarray:
+    """Mono float32 samples at ``sr`` Hz (WAV/FLAC/OGG via soundfile; resampled with soxr)."""
+    try:
+        import soundfile as sf
+    except ImportError:
+        raise EvalError("reading clips needs the 'soundfile' package (pip install edge-listener[audio])") from None
+    if not path.is_file():
+        raise EvalError(f"{path}: audio file not found")
+    try:
+        x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for unreadable files
+        raise EvalError(f"{path}: cannot read audio ({str(e).splitlines()[0][:120]})") from None
+    x = x.mean(axis=1)
+    if file_sr != sr:
+        import soxr
+
+        x = soxr.resample(x, file_sr, sr).astype(np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def clip_window_scores(classifier, audio: np.ndarray) -> np.ndarray:
+    """Window scores ``(n_windows, n_labels)`` of one clip through the runtime classifier."""
+    from edge.frontend import logmel
+
+    mel = logmel(audio, classifier.contract.frontend)
+    scores, _ = classifier.score_frames(mel)
+    return scores
+
+
+def evaluate_clips(model_path: str | Path, clips: Sequence[ManifestClip], pooling: str | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """Evaluate ``model_path`` on ``clips``; labels the model does not know are skipped and listed."""
+    from edge.classifier import Classifier
+
+    clf = Classifier(model_path)
+    c = clf.contract
+    labels = list(c.labels)
+    known = set(labels) | {BACKGROUND}
+    pooling = pooling or str(c.extra.get("clip_pooling", "max"))
+    thr = np.array([c.threshold(lab) for lab in labels], np.float32)
+    skipped: dict[str, int] = {}
+    truth: list[str] = []
+    pooled: list[np.ndarray] = []
+    paths: list[str] = []
+    for k, clip in enumerate(clips):
+        if clip.label not in known:
+            skipped[clip.label] = skipped.get(clip.label, 0) + 1
+            continue
+        audio = read_audio(clip.path, c.frontend.sample_rate)
+        pooled.append(pool_scores(clip_window_scores(clf, audio), pooling))
+        truth.append(clip.label)
+        paths.append(str(clip.path))
+        if progress:
+            progress(k + 1, len(clips))
+    scores = np.stack(pooled) if pooled else np.zeros((0, len(labels)), np.float32)
+    pred = decide(scores, labels, thr)
+    classes = sorted({*truth, *pred} - {BACKGROUND}) + [BACKGROUND]
+    out = metrics(truth, pred, classes)
+    out.update({
+        "model": str(model_path),
+        "model_version": c.model_version,
+        "pooling": pooling,
+        "thresholds": {lab: float(t) for lab, t in zip(labels, thr, strict=True)},
+        "skipped_labels": dict(sorted(skipped.items())),
+        "n_skipped": int(sum(skipped.values())),
+        "predictions": [{"path": p, "label": t, "predicted": q} for p, t, q in zip(paths, truth, pred, strict=True)],
+    })
+    return out
+
+
+def format_report(res: dict) -> str:
+    lines = [
+        f"model {res['model']} ({res['model_version']}), pooling {res['pooling']}",
+        f"clips {res['n_clips']}  accuracy {res['accuracy']:.3f}  macro-F1 {res['macro_f1']:.3f}",
+        f"{'class':<18}{'prec':>7}{'rec':>7}{'F1':>7}{'support':>9}",
+    ]
+    for c, m in res["per_class"].items():
+        lines.append(f"{c:<18}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['support']:>9d}")
+    if res.get("skipped_labels"):
+        s = ", ".join(f"{k} ({v})" for k, v in res["skipped_labels"].items())
+        lines.append(f"skipped labels the model does not know: {s}")
+    labs = res["confusion"]["labels"]
+    short = [lab[:6] for lab in labs]
+    lines.append("confusion (rows = truth, columns = predicted):")
+    lines.append(" " * 18 + "".join(f"{s:>7}" for s in short))
+    for lab, row in zip(labs, res["confusion"]["matrix"], strict=True):
+        lines.append(f"{lab:<18}" + "".join(f"{v:>7d}" for v in row))
+    return "\n".join(lines)
+
+
+def plot_confusion(res: dict, path: str | Path) -> None:
+    """Write the confusion matrix as a PNG (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise EvalError("--plot needs matplotlib (pip install edge-listener[eval])") from None
+    labs = res["confusion"]["labels"]
+    m = np.array(res["confusion"]["matrix"], dtype=float)
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1 + 0.5 * len(labs), 1 + 0.45 * len(labs)))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labs)), labs, rotation=90)
+    ax.set_yticks(range(len(labs)), labs)
+    for i in range(len(labs)):
+        for j in range(len(labs)):
+            if m[i, j]:
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    ax.set_title(f"macro-F1 {res['macro_f1']:.3f}, accuracy {res['accuracy']:.3f}")
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=100)
+    plt.close(fig)

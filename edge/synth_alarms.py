@@ -1,0 +1,155 @@
+"""Synthetic smoke (T3) and CO (T4) alarm sounds: runtime-safe numpy only.
+
+Temporal patterns follow ISO 8201 / NFPA 72:
+
+* **T3** (smoke): three 0.5 s beeps separated by 0.5 s gaps, then a 1.5 s pause
+  (period 4.0 s).
+* **T4** (CO): four 0.1 s beeps separated by 0.1 s gaps, then a ~5 s pause
+  (period 5.7 s).
+
+The tone is a piezo horn: a fundamental of 2.9-3.5 kHz plus harmonics (only
+those below the Nyquist frequency are kept), with short attack/release ramps
+and a slight frequency wobble. Used by the training recipe (to add ``co_alarm``
+and strengthen ``smoke_alarm``) and by :mod:`edge.demo`.
+
+All signals are float32 mono in [-1, 1] at ``sr`` Hz; times are in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: (beep_s, gap_s, n_beeps, pause_s) per pattern.
+PATTERNS: dict[str, tuple[float, float, int, float]] = {
+    "T3": (0.5, 0.5, 3, 1.5),
+    "T4": (0.1, 0.1, 4, 5.0),
+}
+#: Which contract label each pattern trains.
+PATTERN_LABEL = {"T3": "smoke_alarm", "T4": "co_alarm"}
+
+
+def pattern_period(kind: str) -> float:
+    """Length in seconds of one repetition of ``kind`` (beeps, gaps and pause)."""
+    beep, gap, n, pause = PATTERNS[kind]
+    return n * beep + (n - 1) * gap + pause
+
+
+def beep_intervals(kind: str, duration_s: float, start_s: float = 0.0) -> np.ndarray:
+    """``(n, 2)`` array of beep ``[on, off)`` times in seconds within ``[0, duration_s)``.
+
+    The first pattern repetition starts at ``start_s`` (may be negative to
+    begin mid-pattern).
+    """
+    beep, gap, n, _ = PATTERNS[kind]
+    period = pattern_period(kind)
+    first = int(np.floor(-start_s / period)) if start_s < 0 else 0
+    reps = np.arange(first, int(np.ceil((duration_s - start_s) / period)) + 1)
+    on = (start_s + reps[:, None] * period + np.arange(n)[None, :] * (beep + gap)).reshape(-1)
+    iv = np.stack([on, on + beep], axis=1)
+    keep = (iv[:, 1] > 0) & (iv[:, 0] < duration_s)
+    return np.clip(iv[keep], 0.0, duration_s)
+
+
+def beep_envelope(kind: str, n_samples: int, sr: int, start_s: float = 0.0, ramp_s: float = 0.004) -> np.ndarray:
+    """Gate ``(n_samples,)`` in [0, 1]: 1 during beeps, linear ramps of ``ramp_s`` at the edges."""
+    t = np.arange(n_samples, dtype=np.float64) / sr
+    env = np.zeros(n_samples, dtype=np.float64)
+    for on, off in beep_intervals(kind, n_samples / sr, start_s):
+        # Distance (s) inside the beep from its nearest edge -> trapezoid.
+        inside = np.minimum(t - on, off - t)
+        env = np.maximum(env, np.clip(inside / ramp_s, 0.0, 1.0))
+    return env.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AlarmVariant:
+    """One alarm device/room: tone, harmonics, level and room."""
+
+    f0: float = 3150.0            # Hz, piezo fundamental
+    harmonics: tuple[float, ...] = (1.0, 0.3)  # amplitude of f0, 2*f0, 3*f0, ...
+    level_dbfs: float = -12.0     # peak level of the dry tone
+    wobble_hz: float = 15.0       # slow frequency wobble depth
+    rt60_s: float = 0.0           # room reverb (0 = dry)
+    wet: float = 0.3              # reverb mix
+
+
+def random_variant(rng: np.random.Generator) -> AlarmVariant:
+    n_h = int(rng.integers(1, 4))
+    harm = (1.0,) + tuple(float(rng.uniform(0.05, 0.5)) for _ in range(n_h - 1))
+    return AlarmVariant(
+        f0=float(rng.uniform(2900.0, 3500.0)),
+        harmonics=harm,
+        level_dbfs=float(rng.uniform(-35.0, -3.0)),
+        wobble_hz=float(rng.uniform(0.0, 40.0)),
+        rt60_s=float(rng.choice([0.0, rng.uniform(0.15, 0.9)])),
+        wet=float(rng.uniform(0.1, 0.6)),
+    )
+
+
+def synthetic_rir(rng: np.random.Generator, sr: int, rt60_s: float) -> np.ndarray:
+    """Room impulse response: exponentially decaying Gaussian noise, unit energy.
+
+    The decay reaches -60 dB after ``rt60_s`` seconds; length ``rt60_s`` (>= 10 ms).
+    """
+    n = max(int(rt60_s * sr), int(0.01 * sr))
+    t = np.arange(n) / sr
+    rir = rng.standard_normal(n) * np.exp(-6.9078 * t / max(rt60_s, 1e-3))
+    rir[0] = abs(rir[0]) + 1.0  # direct path
+    return (rir / np.sqrt(np.sum(rir**2))).astype(np.float32)
+
+
+def apply_reverb(x: np.ndarray, rir: np.ndarray, wet: float) -> np.ndarray:
+    """Mix ``x`` with its convolution by ``rir`` (same length as ``x``), energy kept."""
+    n = x.shape[-1] + rir.shape[-1] - 1
+    nfft = 1 << (n - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(rir, nfft), nfft)[..., : x.shape[-1]]
+    out = (1.0 - wet) * x + wet * y
+    gain = np.sqrt((np.sum(x**2) + 1e-12) / (np.sum(out**2) + 1e-12))
+    return (out * gain).astype(np.float32)
+
+
+def piezo_tone(n_samples: int, sr: int, v: AlarmVariant, rng: np.random.Generator) -> np.ndarray:
+    """Continuous piezo tone ``(n_samples,)`` with peak 1 (harmonics above Nyquist dropped)."""
+    t = np.arange(n_samples) / sr
+    wobble = v.wobble_hz * np.sin(2 * np.pi * rng.uniform(0.5, 4.0) * t + rng.uniform(0, 2 * np.pi))
+    phase = 2 * np.pi * np.cumsum(v.f0 + wobble) / sr
+    y = np.zeros(n_samples)
+    for k, a in enumerate(v.harmonics, start=1):
+        if k * (v.f0 + v.wobble_hz) < 0.48 * sr:
+            y += a * np.sin(k * phase)
+    return (y / (np.max(np.abs(y)) + 1e-12)).astype(np.float32)
+
+
+def synth_alarm(kind: str, duration_s: float, sr: int = 16000, rng: np.random.Generator | None = None,
+                variant: AlarmVariant | None = None, start_s: float = 0.0) -> np.ndarray:
+    """A T3/T4 alarm of ``duration_s`` seconds, float32 ``(round(duration_s*sr),)``, no background."""
+    if kind not in PATTERNS:
+        raise ValueError(f"synth_alarm: unknown pattern {kind!r} (expected one of {sorted(PATTERNS)})")
+    rng = rng or np.random.default_rng(0)
+    v = variant or AlarmVariant()
+    n = int(round(duration_s * sr))
+    y = piezo_tone(n, sr, v, rng) * beep_envelope(kind, n, sr, start_s)
+    if v.rt60_s > 0:
+        y = apply_reverb(y, synthetic_rir(rng, sr, v.rt60_s), v.wet)
+    peak = np.max(np.abs(y)) + 1e-12
+    return (y / peak * 10 ** (v.level_dbfs / 20)).astype(np.float32)
+
+
+def colored_noise(n_samples: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    spec = rng.standard_normal(n_samples // 2 + 1) + 1j * rng.standard_normal(n_samples // 2 + 1)
+    f = np.arange(spec.shape[0], dtype=np.float64)
+    f[0] = 1.0
+    y = np.fft.irfft(spec / f ** (exponent / 2), n_samples)
+    return (y / (np.std(y) + 1e-12)).astype(np.float32)
+
+
+def synth_alarm_clip(kind: str, duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A random training variant: random device/room, random phase, light room noise."""
+    v = random_variant(rng)
+    y = synth_alarm(kind, duration_s, sr, rng, v, start_s=-float(rng.uniform(0, pattern_period(kind) * 0.6)))
+    noise_db = v.level_dbfs - float(rng.uniform(15.0, 45.0))
+    y = y + colored_noise(y.shape[0], rng, float(rng.uniform(0.0, 2.0))) * 10 ** (noise_db / 20)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)

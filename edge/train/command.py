@@ -1,0 +1,63 @@
+"""``edge train``: the training recipe (and ``--cv`` cross-validation) from the command line.
+
+torch and the rest of the training stack are imported inside the handler, so
+registering the command costs the runtime nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train", help="train the sound model on a homesounds-style data folder (needs the 'train' extra)",
+        description="Train the streaming block classifier, export ONNX (fp32 + int8 with its contract) to --out. "
+                    "--cv runs 5-fold cross-validation by the manifest's folds instead.")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="data folder with manifest.csv (default: ../shared/data/homesounds from the repo root)")
+    p.add_argument("--out", metavar="DIR", default="models/build", help="output folder (default: models/build)")
+    p.add_argument("--quick", action="store_true", help="tiny schedule (< 1 min): checks the pipeline, not accuracy")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--licence", choices=("all", "commercial"), default="all",
+                   help="'commercial' drops clips whose licence starts with CC-BY-NC or CC-Sampling+")
+    p.add_argument("--cv", action="store_true", help="5-fold cross-validation (fp32 and int8) instead of training")
+    p.add_argument("--name", default=None, help="file name stem of the outputs (default: homesound[-commercial])")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from edge.train.data import DataError, default_data_dir, read_manifest
+
+    data = Path(args.data) if args.data else default_data_dir()
+    try:
+        read_manifest(data)  # fail early, one line, before importing torch
+    except DataError as e:
+        print(f"edge: {e}", file=sys.stderr)
+        return 2
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("edge: training needs PyTorch and the 'train' extra (pip install 'edge-listener[train]')",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.cv:
+            from edge.train.cv import run_cv
+
+            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence)
+            return 0
+        from edge.train.recipe import train
+
+        name = args.name or ("homesound" if args.licence == "all" else "homesound-commercial")
+        rep = train(data, args.out, None, args.seed, args.quick, args.licence, name=name)
+    except DataError as e:
+        print(f"edge: {e}", file=sys.stderr)
+        return 2
+    keys = ("int8_path", "int8_bytes", "macs_per_second", "inner_val_macro_f1", "pooling", "total_seconds")
+    print(json.dumps({k: rep[k] for k in keys}, default=float))
+    return 0

@@ -1,0 +1,209 @@
+"""Training data: manifest reading, licence filter, fold selection, audio in memory.
+
+The manifest is a CSV with ``path,label,fold,duration_s,source,license,original_name``;
+``path`` is relative to the manifest's folder. Audio is float32 mono at the
+front end's sample rate, loaded once.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+BACKGROUND = "background"
+#: Licence prefixes that forbid or restrict commercial use (data README).
+NON_COMMERCIAL_PREFIXES = ("CC-BY-NC", "CC-Sampling+")
+COLUMNS = ("path", "label", "fold", "duration_s", "source", "license", "original_name")
+
+
+class DataError(ValueError):
+    """A manifest or audio file problem; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    label: str
+    fold: int
+    duration_s: float
+    source: str
+    license: str
+    original_name: str
+
+    @property
+    def group(self) -> str:
+        """Recording group: clips cut from one original recording share it."""
+        return self.original_name or self.path
+
+
+def default_data_dir() -> Path:
+    """``../shared/data/homesounds`` relative to the repository root."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "homesounds"
+
+
+def read_manifest(path: str | Path) -> list[Row]:
+    """Read ``manifest.csv``; a missing column or bad fold is a one-line :class:`DataError`."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "manifest.csv"
+    if not p.is_file():
+        raise DataError(f"{p}: manifest not found")
+    rows: list[Row] = []
+    with p.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("path", "label") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{p}: manifest lacks the column(s) {', '.join(missing)}")
+        for i, r in enumerate(reader, start=2):
+            try:
+                fold = int(r.get("fold") or 0)
+                dur = float(r.get("duration_s") or 0.0)
+            except ValueError:
+                raise DataError(f"{p}:{i}: fold/duration_s is not a number") from None
+            rows.append(Row(r["path"], r["label"], fold, dur, r.get("source") or "", r.get("license") or "",
+                            r.get("original_name") or ""))
+    if not rows:
+        raise DataError(f"{p}: manifest has no rows")
+    return rows
+
+
+def is_commercial_ok(row: Row) -> bool:
+    return not row.license.startswith(NON_COMMERCIAL_PREFIXES)
+
+
+def licence_filter(rows: list[Row], which: str) -> list[Row]:
+    """``which``: ``all`` keeps everything, ``commercial`` drops NC / Sampling+ clips."""
+    if which == "all":
+        return list(rows)
+    if which == "commercial":
+        return [r for r in rows if is_commercial_ok(r)]
+    raise DataError(f"licence filter must be 'all' or 'commercial', got {which!r}")
+
+
+def select_folds(rows: list[Row], folds: list[int] | tuple[int, ...] | None) -> list[Row]:
+    if folds is None:
+        return list(rows)
+    s = set(folds)
+    return [r for r in rows if r.fold in s]
+
+
+def load_audio(path: Path, sr: int) -> np.ndarray:
+    """Mono float32 audio at ``sr`` Hz (resampled with soxr if needed)."""
+    import soundfile as sf
+
+    try:
+        x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for unreadable files
+        raise DataError(f"{path}: cannot read audio ({str(e).splitlines()[0][:120]})") from None
+    x = x.mean(axis=1)
+    if file_sr != sr:
+        import soxr
+
+        x = soxr.resample(x, file_sr, sr).astype(np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@dataclass
+class ClipSet:
+    """Clips in memory: ``audio[i]`` float32 ``(n_samples,)``, ``labels[i]`` a label name."""
+
+    audio: list[np.ndarray]
+    labels: list[str]
+    groups: list[str]
+    rows: list[Row | None] = field(default_factory=list)
+    mels: list[np.ndarray] = field(default_factory=list)  # log-mel (n_frames, n_mels) per clip, if computed
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def subset(self, idx: list[int] | np.ndarray) -> ClipSet:
+        return ClipSet([self.audio[i] for i in idx], [self.labels[i] for i in idx],
+                       [self.groups[i] for i in idx], [self.rows[i] for i in idx],
+                       [self.mels[i] for i in idx] if self.mels else [])
+
+    def extend(self, other: ClipSet) -> ClipSet:
+        mels = self.mels + other.mels if (self.mels and other.mels) else []
+        return ClipSet(self.audio + other.audio, self.labels + other.labels, self.groups + other.groups,
+                       self.rows + other.rows, mels)
+
+    def with_mels(self, fp) -> ClipSet:  # noqa: ANN001 - FrontendParams, imported lazily
+        """Same clips with their log-mel computed by the runtime front end (once)."""
+        from edge.frontend import logmel
+
+        return ClipSet(self.audio, self.labels, self.groups, self.rows, [logmel(x, fp) for x in self.audio])
+
+
+def recording_group(path: Path, fallback: str) -> str:
+    """The FLAC ``album`` tag (recording group id) if present, else ``fallback``."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            return f.album or fallback
+    except Exception:  # a file without tags still trains; group by its name
+        return fallback
+
+
+_CACHE: dict[tuple[str, int], tuple[np.ndarray, str, np.ndarray | None]] = {}
+
+
+def load_clips(rows: list[Row], root: Path, sr: int, fp=None) -> ClipSet:  # noqa: ANN001
+    """Load clips (and their log-mel when ``fp`` is given), memoised per process (CV reuses them)."""
+    from edge.frontend import logmel
+
+    audio, groups, mels = [], [], []
+    for r in rows:
+        key = (str((root / r.path).resolve()), sr)
+        if key not in _CACHE:
+            x = load_audio(root / r.path, sr)
+            _CACHE[key] = (x, recording_group(root / r.path, r.group), None)
+        x, g, m = _CACHE[key]
+        if fp is not None and m is None:
+            m = logmel(x, fp)
+            _CACHE[key] = (x, g, m)
+        audio.append(x)
+        groups.append(g)
+        mels.append(m)
+    return ClipSet(audio, [r.label for r in rows], groups, list(rows), mels if fp is not None else [])
+
+
+def inner_split(clips: ClipSet, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split by recording group, per label, into (train_idx, val_idx).
+
+    About ``frac`` of each label's groups go to validation (at least one when a
+    label has >= 3 groups), so no recording is on both sides.
+    """
+    rng = np.random.default_rng(seed)
+    val: list[int] = []
+    labels = sorted(set(clips.labels))
+    for lab in labels:
+        idx = [i for i, x in enumerate(clips.labels) if x == lab]
+        groups = sorted({clips.groups[i] for i in idx})
+        if len(groups) < 3:
+            continue
+        rng.shuffle(groups)
+        n_val_clips = max(1, int(round(frac * len(idx))))
+        chosen: set[str] = set()
+        count = 0
+        for g in groups[:-1]:  # always leave one group for training
+            if count >= n_val_clips:
+                break
+            chosen.add(g)
+            count += sum(1 for i in idx if clips.groups[i] == g)
+        val += [i for i in idx if clips.groups[i] in chosen]
+    val_arr = np.array(sorted(val), dtype=np.int64)
+    train_arr = np.setdiff1d(np.arange(len(clips)), val_arr)
+    return train_arr, val_arr
+
+
+def training_data_summary(rows: list[Row]) -> str:
+    """One line: clip count, per-licence-family counts and sources, for the contract."""
+    fam: dict[str, int] = {}
+    for r in rows:
+        key = r.license.split(" ")[0] if r.license else "unknown"
+        fam[key] = fam.get(key, 0) + 1
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(fam.items(), key=lambda kv: -kv[1]))
+    return f"homesounds: {len(rows)} real clips (licences: {parts}) + synthetic T3/T4 alarms (edge.synth_alarms)"

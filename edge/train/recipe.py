@@ -1,0 +1,276 @@
+"""The training recipe: data -> augmented crops -> block classifier -> ONNX fp32 -> int8 with contract.
+
+``train(data_dir, out_dir, folds, seed, quick, licence_filter)`` is deterministic
+for a given seed (single-threaded numpy RNG, seeded torch, fixed thread count).
+Thresholds and clip pooling are tuned on an inner validation split (by
+recording group) of the training folds only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edge.contract import ModelContract
+from edge.evaluate.clips import POOLINGS, decide, metrics, pool_scores
+from edge.frontend import FrontendParams
+from edge.synth_alarms import PATTERN_LABEL, synth_alarm_clip
+from edge.train import data as D
+from edge.train.augment import AugmentParams, BatchMaker
+from edge.train.export import StreamCalibration, check_fp32, export_fp32, quantize_int8
+from edge.train.model import BlockClassifier, macs_per_second
+
+#: Output labels in a fixed order (the 17 event classes of homesounds + synthetic-only co_alarm).
+ALL_LABELS = (
+    "smoke_alarm", "co_alarm", "clock_alarm", "siren", "door_knock", "glass_breaking", "dog_bark", "cat_meow",
+    "baby_cry", "speech", "coughing", "sneezing", "running_water", "toilet_flush", "vacuum_cleaner",
+    "washing_machine", "footsteps", "keyboard_typing",
+)
+BLOCK_FRAMES = 24
+WINDOW_BLOCKS = 4
+MODEL_VERSION = "homesound-1.0"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    epochs: int = 20
+    steps_per_epoch: int = 50
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.05
+    pos_weight: float = 4.0  # positives are ~1/19 of the targets; weight them up so they are learnt early
+    synth_per_pattern: int = 40
+    background_mass: float = 4.0  # sampling mass of background relative to one event class
+    inner_val_frac: float = 0.2
+    calib_clips: int = 60
+
+
+QUICK = Schedule(epochs=2, steps_per_epoch=6, batch_size=32, warmup_epochs=0, synth_per_pattern=6, calib_clips=6)
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def synthetic_alarms(n_per_pattern: int, sr: int, seed: int, duration_s: float = 5.0) -> D.ClipSet:
+    rng = np.random.default_rng([seed, 8201])
+    audio, labels, groups = [], [], []
+    for kind, lab in PATTERN_LABEL.items():
+        for k in range(n_per_pattern):
+            audio.append(synth_alarm_clip(kind, duration_s, sr, rng))
+            labels.append(lab)
+            groups.append(f"synth-{kind}-{k}")
+    return D.ClipSet(audio, labels, groups, [None] * len(audio)).with_mels(FrontendParams(sample_rate=sr))
+
+
+def sampling_weights(clips: D.ClipSet, background_mass: float) -> np.ndarray:
+    """Equal mass per label (background ``background_mass``); real and synthetic clips of a label share it."""
+    w = np.zeros(len(clips))
+    for lab in set(clips.labels):
+        idx = np.array([i for i, x in enumerate(clips.labels) if x == lab])
+        mass = background_mass if lab == D.BACKGROUND else 1.0
+        real = np.array([clips.rows[i] is not None for i in idx])
+        for part in (real, ~real):
+            if part.any():
+                share = 0.5 if (real.any() and (~real).any()) else 1.0
+                w[idx[part]] = mass * share / part.sum()
+    return w
+
+
+def norm_stats(clips: D.ClipSet, fp: FrontendParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean/std of log-mel over the training clips (frames above the silence floor)."""
+    allf = np.concatenate([m for m in clips.mels if m.shape[0]])
+    allf = allf[allf.max(axis=1) > np.log(fp.log_offset) + 1.0]
+    return allf.mean(axis=0).astype(np.float32), (allf.std(axis=0) + 1e-3).astype(np.float32)
+
+
+def padded_mel(mel: np.ndarray, fp: FrontendParams, window_frames: int) -> np.ndarray:
+    """A clip's log-mel padded to one window with the silence floor (as the runtime evaluation does)."""
+    if mel.shape[0] < window_frames:
+        pad = np.full((window_frames - mel.shape[0], fp.n_mels), np.log(fp.log_offset), np.float32)
+        mel = np.concatenate([mel, pad]) if mel.size else pad
+    return mel
+
+
+def clip_scores(model: BlockClassifier, clips: D.ClipSet, fp: FrontendParams) -> list[np.ndarray]:
+    """Window scores ``(n_windows, n_labels)`` per clip, torch fp32 (same windows as the runtime)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for m in clips.mels:
+            mel = padded_mel(m, fp, BLOCK_FRAMES * WINDOW_BLOCKS)
+            out.append(model.score_sequence(torch.from_numpy(mel)).numpy())
+    return out
+
+
+def tune_decision(window_scores: list[np.ndarray], truth: list[str], labels: tuple[str, ...],
+                  min_support: int = 3) -> tuple[str, dict[str, float], float]:
+    """Pick the clip pooling and per-label thresholds maximising macro-F1 on inner validation clips.
+
+    A global threshold is chosen first; labels with >= ``min_support`` validation
+    clips then get their own threshold (one coordinate pass), shrunk halfway
+    back to the global one because the validation sets are small.
+    """
+    grid = np.round(np.arange(0.10, 0.95, 0.05), 2)
+    best = (-1.0, "max", 0.5)
+    for pooling in POOLINGS:
+        pooled = np.stack([pool_scores(s, pooling) for s in window_scores])
+        for t in grid:
+            f1 = metrics(truth, decide(pooled, labels, np.full(len(labels), t)))["macro_f1"]
+            if f1 > best[0] + 1e-9:
+                best = (f1, pooling, float(t))
+    f1, pooling, t0 = best
+    pooled = np.stack([pool_scores(s, pooling) for s in window_scores])
+    thr = np.full(len(labels), t0)
+    for k, lab in enumerate(labels):
+        if sum(1 for x in truth if x == lab) < min_support:
+            continue
+        best_k = (metrics(truth, decide(pooled, labels, thr))["macro_f1"], thr[k])
+        for t in grid:
+            trial = thr.copy()
+            trial[k] = t
+            f = metrics(truth, decide(pooled, labels, trial))["macro_f1"]
+            if f > best_k[0] + 1e-9:
+                best_k = (f, t)
+        thr[k] = 0.5 * (best_k[1] + t0)
+    final = metrics(truth, decide(pooled, labels, thr))["macro_f1"]
+    return pooling, {lab: float(round(t, 3)) for lab, t in zip(labels, thr, strict=True)}, final
+
+
+def licence_summary(rows: list[D.Row], which: str) -> str:
+    nc = sum(1 for r in rows if not D.is_commercial_ok(r))
+    if nc:
+        return (f"CC-BY-NC-3.0 (non-commercial use only): trained on {nc} ESC-50 clips under CC BY-NC 3.0 "
+                "or CC Sampling+; other clips CC0/CC-BY/CC-BY-SA/GPL/ODbL (see MODEL_CARD.md)")
+    return ("commercial use permitted: trained only on CC0/CC-BY/CC-BY-SA/GPL/ODbL-DbCL clips "
+            "(attribution and share-alike obligations, see MODEL_CARD.md)")
+
+
+def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
+          seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
+          name: str = "homesound", threads: int = 1, progress: bool = True) -> dict:
+    """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
+
+    Returns the report dict (paths, thresholds, inner-validation F1, MACs/s, timings).
+    """
+    t_start = time.time()
+    torch.set_num_threads(threads)
+    _seed_all(seed)
+    sched = schedule or (QUICK if quick else Schedule())
+    fp = FrontendParams()
+    data_dir = Path(data_dir) if data_dir else D.default_data_dir()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows = D.select_folds(D.licence_filter(D.read_manifest(data_dir), licence_filter), folds)
+    if quick:  # a few clips per label: the point is the whole pipeline, not accuracy
+        keep: dict[str, int] = {}
+        sub = []
+        for r in rows:
+            if keep.get(r.label, 0) < 6:
+                keep[r.label] = keep.get(r.label, 0) + 1
+                sub.append(r)
+        rows = sub
+    present = {r.label for r in rows} | set(PATTERN_LABEL.values())
+    labels = tuple(lab for lab in ALL_LABELS if lab in present)
+    real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
+    tr_idx, va_idx = D.inner_split(real, sched.inner_val_frac, seed)
+    train_clips = real.subset(tr_idx).extend(synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed))
+    val_clips = real.subset(va_idx)
+
+    model = BlockClassifier(len(labels), fp.n_mels, BLOCK_FRAMES, WINDOW_BLOCKS)
+    mean, std = norm_stats(train_clips, fp)
+    model.mel_mean.copy_(torch.from_numpy(mean))
+    model.mel_std.copy_(torch.from_numpy(std))
+    window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
+    aug = AugmentParams()
+    maker = BatchMaker(train_clips, labels, window_frames, fp, aug,
+                       sampling_weights(train_clips, sched.background_mass), sched.label_smoothing, seed)
+    rng = np.random.default_rng([seed, 1])
+
+    opt = torch.optim.AdamW(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
+    total = sched.epochs * sched.steps_per_epoch
+    warm = sched.warmup_epochs * sched.steps_per_epoch
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return sched.lr * (step + 1) / warm
+        return sched.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.full((len(labels),), sched.pos_weight))
+    history = []
+    step = 0
+    t_train = time.time()
+    for epoch in range(sched.epochs):
+        model.train()
+        bar = tqdm(range(sched.steps_per_epoch), desc=f"{name} epoch {epoch + 1}/{sched.epochs}", leave=False,
+                   disable=not progress, unit="step")
+        run_loss = 0.0
+        for _ in bar:
+            mel, y = maker.batch(sched.batch_size, rng)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step)
+            logits, _ = model(torch.from_numpy(mel))
+            loss = loss_fn(logits, torch.from_numpy(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            run_loss += loss.item()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        history.append(run_loss / sched.steps_per_epoch)
+        if progress:
+            tqdm.write(f"{name} epoch {epoch + 1}/{sched.epochs} loss {history[-1]:.4f}")
+    train_s = time.time() - t_train
+    model.eval()
+
+    # Inner validation (training folds only): clip pooling + per-label thresholds.
+    if len(val_clips) and len(set(val_clips.labels)) > 1:
+        pooling, thresholds, val_f1 = tune_decision(clip_scores(model, val_clips, fp), val_clips.labels, labels)
+    else:
+        pooling, thresholds, val_f1 = "max", {lab: 0.5 for lab in labels}, float("nan")
+
+    macs = macs_per_second(model, BLOCK_FRAMES * fp.hop_length / fp.sample_rate)
+    contract = ModelContract(
+        labels=labels, frontend=fp, block_frames=BLOCK_FRAMES, window_blocks=WINDOW_BLOCKS,
+        cache_dim=model.cache_dim, embedding_dim=model.embedding_dim, thresholds=thresholds,
+        model_version=f"{MODEL_VERSION}-{licence_filter}" + ("-quick" if quick else ""),
+        license=licence_summary(rows, licence_filter), training_data=D.training_data_summary(rows),
+        extra={"clip_pooling": pooling, "macs_per_second": round(macs["macs_per_second"]),
+               "train_folds": sorted({r.fold for r in rows}), "seed": seed, "licence_filter": licence_filter},
+    )
+    fp32_path = out / f"{name}-fp32.onnx"
+    int8_path = out / f"{name}-int8.onnx"
+    export_fp32(model, contract, fp32_path)
+    probe = padded_mel(train_clips.mels[0], fp, window_frames)
+    export_err = check_fp32(model, fp32_path, probe)
+    crng = np.random.default_rng([seed, 2])
+    cal_idx = crng.choice(len(train_clips), size=min(sched.calib_clips, len(train_clips)), replace=False)
+    calib = StreamCalibration(fp32_path, [padded_mel(train_clips.mels[i], fp, window_frames) for i in cal_idx],
+                              BLOCK_FRAMES, WINDOW_BLOCKS, model.cache_dim)
+    quantize_int8(fp32_path, int8_path, calib, contract)
+    torch.save(model.state_dict(), out / f"{name}.pt")
+
+    report = {
+        "name": name, "labels": list(labels), "folds": sorted({r.fold for r in rows}), "seed": seed,
+        "quick": quick, "licence_filter": licence_filter, "n_train_real": int(len(tr_idx)),
+        "n_inner_val": int(len(va_idx)), "n_synthetic": len(train_clips) - int(len(tr_idx)),
+        "schedule": asdict(sched), "loss_history": history, "inner_val_macro_f1": val_f1,
+        "pooling": pooling, "thresholds": thresholds, "export_max_abs_err": export_err,
+        "calibration_blocks": len(calib), **macs,
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "fp32_path": str(fp32_path), "int8_path": str(int8_path), "int8_bytes": int8_path.stat().st_size,
+        "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
+    }
+    (out / f"{name}-train.json").write_text(json.dumps(report, indent=2, default=float))
+    return report

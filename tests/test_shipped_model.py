@@ -1,0 +1,68 @@
+"""The committed models honour the runtime contract: labels, front end, size, outputs, streaming equivalence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.classifier import Classifier
+from edge.contract import read_contract
+from edge.frontend import FrontendParams, logmel
+from edge.synth_alarms import synth_alarm
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED = ["homesound-int8.onnx", "homesound-commercial-int8.onnx"]
+ALL_LABELS = ("smoke_alarm", "co_alarm", "clock_alarm", "siren", "door_knock", "glass_breaking", "dog_bark",
+              "cat_meow", "baby_cry", "speech", "coughing", "sneezing", "running_water", "toilet_flush",
+              "vacuum_cleaner", "washing_machine", "footsteps", "keyboard_typing")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_carries_the_streaming_contract(name: str) -> None:
+    path = MODELS / name
+    assert path.is_file(), f"{path} missing"
+    assert path.stat().st_size <= 250_000
+    c = read_contract(path)
+    assert c.frontend == FrontendParams()
+    assert (c.block_frames, c.window_blocks) == (24, 4)
+    assert "background" not in c.labels and {"smoke_alarm", "co_alarm"} <= set(c.labels)
+    assert set(c.thresholds) == set(c.labels) and all(0.0 < t < 1.0 for t in c.thresholds.values())
+    assert c.model_version.startswith("homesound-") and "quick" not in c.model_version
+    assert c.extra["macs_per_second"] <= 7_000_000
+    assert c.license and c.training_data
+    if "commercial" in name:
+        assert "commercial use permitted" in c.license
+        assert not {"cat_meow", "siren", "glass_breaking"} & set(c.labels)
+    else:
+        assert c.labels == ALL_LABELS
+        assert "non-commercial" in c.license
+
+
+def test_labels_txt_matches_the_main_model() -> None:
+    c = read_contract(MODELS / "homesound-int8.onnx")
+    assert tuple((MODELS / "labels.txt").read_text().split()) == c.labels
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_streaming_calls_equal_a_fresh_window_computation(name: str) -> None:
+    """A window's streamed scores equal feeding just its 4 blocks into a fresh classifier.
+
+    The encoder is block-local, so the cache carries nothing but the encodings of the previous blocks.
+    """
+    clf = Classifier(MODELS / name)
+    c = clf.contract
+    x = synth_alarm("T4", 3.0) + np.random.default_rng(0).normal(0, 0.01, 48000).astype(np.float32)
+    mel = logmel(x, c.frontend)
+    stream, emb = clf.score_frames(mel)
+    assert stream.shape[1] == len(c.labels) and emb.shape[1] == c.embedding_dim
+    bf = c.block_frames
+    n_blocks = mel.shape[0] // bf
+    for last in (c.window_blocks - 1, n_blocks - 1):
+        clf.reset()
+        for b in range(last - c.window_blocks + 1, last + 1):
+            s, e = clf.push_block(mel[b * bf:(b + 1) * bf])
+        np.testing.assert_allclose(s, stream[last - c.window_blocks + 1], atol=1e-6)
+        np.testing.assert_allclose(e, emb[last - c.window_blocks + 1], atol=1e-6)
+    assert np.all((stream >= 0) & (stream <= 1))

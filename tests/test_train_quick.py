@@ -1,0 +1,63 @@
+"""The quick training recipe runs end to end: data -> train -> ONNX -> int8 -> runtime Classifier."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
+
+DATA = Path(os.environ.get("EDGE_HOMESOUNDS", Path(__file__).resolve().parents[1].parent / "shared/data/homesounds"))
+pytestmark = [
+    pytest.mark.needs_data,
+    pytest.mark.slow,
+    pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),
+                       reason=f"homesounds data not found at {DATA} (set EDGE_HOMESOUNDS)"),
+]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from edge.train.recipe import train
+
+    return train(DATA, tmp_path_factory.mktemp("quick"), folds=[1, 2, 3, 4], seed=3, quick=True, progress=False)
+
+
+def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: dict) -> None:
+    from edge.classifier import Classifier
+    from edge.frontend import logmel
+    from edge.synth_alarms import synth_alarm
+
+    clf = Classifier(quick_run["int8_path"])
+    c = clf.contract
+    assert "co_alarm" in c.labels and "smoke_alarm" in c.labels and "background" not in c.labels
+    assert (c.block_frames, c.window_blocks) == (24, 4)
+    assert set(c.thresholds) == set(c.labels)
+    assert c.extra["train_folds"] == [1, 2, 3, 4]
+    mel = logmel(synth_alarm("T3", 3.0), c.frontend)
+    scores, emb = clf.score_frames(mel)
+    assert scores.shape == (mel.shape[0] // 24 - 3, len(c.labels)) and emb.shape[1] == c.embedding_dim
+    assert np.all((scores >= 0) & (scores <= 1)) and np.all(np.isfinite(emb))
+    assert quick_run["int8_bytes"] <= 250_000
+    assert quick_run["macs_per_second"] <= 7e6
+    assert quick_run["export_max_abs_err"] < 1e-4
+
+
+def test_quick_recipe_is_deterministic_for_a_seed(quick_run: dict, tmp_path: Path) -> None:
+    from edge.train.recipe import train
+
+    again = train(DATA, tmp_path, folds=[1, 2, 3, 4], seed=3, quick=True, progress=False)
+    assert Path(again["fp32_path"]).read_bytes() == Path(quick_run["fp32_path"]).read_bytes()
+    assert again["thresholds"] == quick_run["thresholds"]
+
+
+def test_commercial_licence_filter_drops_non_commercial_clips() -> None:
+    from edge.train.data import licence_filter, read_manifest
+
+    rows = read_manifest(DATA)
+    kept = licence_filter(rows, "commercial")
+    assert kept and all(not r.license.startswith(("CC-BY-NC", "CC-Sampling+")) for r in kept)
+    assert len(kept) < len(rows)
