@@ -113,6 +113,8 @@ fi
 resolv="$(readlink -f /etc/resolv.conf)"
 [[ -f "$resolv" ]] && cp "$resolv" "$ROOT/etc/resolv.conf"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+# /sys stays unmounted: onnxruntime's cpuinfo then warns (harmless); with the host's /sys it
+# segfaults under qemu-aarch64 (x86 CPU topology seen by an emulated arm64 process).
 mountpoint -q "$ROOT/dev" || mount --bind /dev "$ROOT/dev"
 
 say "host: pick the model and the recording"

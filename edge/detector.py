@@ -8,7 +8,7 @@ For each enabled label, every hop:
   above-threshold hop among those, i.e. the audio that made the score rise.
 * **active**: a score at or above the off-threshold (on - hysteresis) keeps it
   alive; the offset is the end of the last such hop minus ``offset_lag_s`` (the
-  model's look-back; never before the onset). When the score has stayed
+  model's look-back; never less than one block after the onset). When the score has stayed
   below the off-threshold for ``release_s`` seconds, the event ends.
 * ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
   that long; an event that ends sooner is dropped without a trace.
@@ -72,6 +72,7 @@ class _Track:
     onset: float = 0.0
     last_above_end: float = 0.0
     last_end: float = 0.0
+    block_s: float = 0.0
     peak: float = 0.0
     total: float = 0.0
     count: int = 0
@@ -161,6 +162,7 @@ class Detector:
             tr = self._tracks[label]
             s = float(scores[self.labels.index(label)])
             tr.last_end = block_end
+            tr.block_s = block_end - block_start
             if not tr.active:
                 tr.recent.append((s >= tr.on, block_start, s, level_dbfs))
                 if sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
@@ -209,8 +211,9 @@ class Detector:
         # The score stays up while the sound is anywhere in the model's window,
         # so the last active hop ends up to one window after the sound did. A
         # sound still scoring at the newest hop (end of stream) ends there.
+        # The sound filled at least the block that raised the score.
         lag = float(self.cfg.offset_lag_s) if tr.last_above_end < tr.last_end else 0.0
-        off = max(tr.onset, tr.last_above_end - lag) if state == "off" else None
+        off = max(tr.onset + tr.block_s, tr.last_above_end - lag) if state == "off" else None
         return Event(
             id=tr.event_id, label=label, state=state, onset=tr.onset, offset=off,
             onset_time=self.start_wall + tr.onset,
