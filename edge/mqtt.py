@@ -8,7 +8,7 @@ and sends the outbox in order, deleting a row only when its PUBACK arrives.
 Because every paho call happens on that one thread, a message id (``mid``) is
 always registered before its acknowledgement can be processed.
 
-Topics (``<base>/<device>/...``, see docs/mqtt.md): ``availability`` (retained,
+Topics (``<base>/<device>/...``, see README.md, "MQTT and Home Assistant"): ``availability`` (retained,
 last will ``offline``), ``event`` (JSON per onset/offset, QoS from config),
 ``<label>`` (``ON``/``OFF``, retained), ``level`` (JSON, rate-limited) and
 ``status`` (retained health JSON, rate-limited).

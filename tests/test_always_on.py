@@ -90,7 +90,7 @@ def test_mic_state_has_a_home_assistant_enum_sensor_on_the_status_topic():
 def test_soak_one_hour_of_audio_through_outbox_and_broker_keeps_rss_flat(mosquitto):  # noqa: F811
     """>= 1 h of audio as fast as possible; RSS every simulated minute; growth <= 1 MB after warm-up.
 
-    benchmarks/soak.py --hours 6 is the long run (see docs/always-on.md for the figures).
+    benchmarks/soak.py --hours 6 is the long run (see README.md, "Always-on operation", for the figures).
     """
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--hours", "1", "--port",
