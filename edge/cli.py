@@ -28,6 +28,7 @@ EXTRA_COMMAND_MODULES: list[str] = [
     "edge.train.command",
     "edge.evaluate.clips_command",
     "edge.evaluate.stream_command",
+    "edge.bench_command",
 ]
 
 EXIT_USAGE = 2

@@ -25,7 +25,18 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process in bytes (Linux reports KiB)."""
+    """Peak resident set size of this process in bytes.
+
+    ``VmHWM`` from ``/proc/self/status``: ``ru_maxrss`` would carry over the
+    parent's peak across ``exec`` and overstate a freshly started process.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

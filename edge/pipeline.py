@@ -58,6 +58,9 @@ class Source(Protocol):
     def stop(self) -> None: ...
 
 
+_EMPTY = np.zeros(0, dtype=np.float32)
+
+
 def level_dbfs(mean_square: float) -> float:
     """20*log10(RMS) from a mean square, floored at -120 dBFS."""
     if mean_square <= 0.0:
@@ -264,13 +267,25 @@ class Listener:
                 self.supervisor.start()
             next_status = time.monotonic() + status_every
             max_read = max(1, int(self.source.sample_rate))  # at most 1 s per step keeps latency low
+            # A block cannot be scored before all its samples are in, so reading
+            # less than a block only multiplies per-call overhead (live capture
+            # delivers 50 ms callbacks); latency is unchanged.
+            min_read = max(1, int(self.contract.block_samples * self.source.sample_rate
+                                  / self.contract.frontend.sample_rate))
             while not (stop_ev.is_set() or self._stop.is_set()):
-                start, x = ring.read(max_read)
+                have = ring.available
+                if 0 < have < min_read and not ring.closed:
+                    stop_ev.wait(min(0.1, (min_read - have) / self.source.sample_rate))
+                    have = ring.available
+                if have >= min_read or ring.closed or (stop_ev.is_set() or self._stop.is_set()):
+                    start, x = ring.read(max_read)
+                else:
+                    x = _EMPTY
                 if x.size:
                     self.feed(start, x)
                 elif ring.closed:
                     break
-                else:
+                elif have == 0:
                     ring.wait(0.1)
                 self._check_mic()
                 if self.on_tick is not None:

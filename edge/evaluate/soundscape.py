@@ -1,0 +1,368 @@
+"""Soundscape generator: event clips mixed over background beds, with DCASE-style ground truth.
+
+Reads a homesounds-style manifest (``path,label,fold,...``; paths relative to
+the manifest's folder), takes clips of the chosen folds only, and writes:
+
+* ``scenes/scene_NNN_snrXX.wav`` + ``.txt``: a bed made of ``background`` clips
+  (concatenated with crossfades) with event clips placed one after another at
+  random gaps, every event of one scene at the scene's SNR. The ``.txt`` has
+  one ``onset<TAB>offset<TAB>label`` line per event (seconds).
+* ``background/bg_NNN.wav`` (+ empty ``.txt``): background-only recordings,
+  ``background_hours`` in total, for false alarms per hour.
+* ``scenes.json``: everything needed to audit a scene (source clip of every
+  event, gain, SNR, trimmed region, which events are synthetic).
+
+Definitions:
+
+* **Event activity** is the *active part* of a clip: its leading and trailing
+  near-silence (frames more than ``trim_db`` below the clip's loudest 20 ms
+  frame) is cut before mixing, so the annotation covers exactly the audio that
+  was added to the bed, never padding.
+* **SNR** (dB) = 10 log10(mean square of the placed event / mean square of the
+  bed under the same samples).
+* Synthetic alarms (``co_alarm``: T4, optionally ``smoke_alarm``: T3) come from
+  :mod:`edge.synth_alarms` and are marked ``"synthetic": true`` in
+  ``scenes.json``; there are no real CO-alarm recordings.
+
+Everything is deterministic for a given seed. Audio is float32 mono at the
+manifest's rate (16 kHz), written as 16-bit WAV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.audiofile import read_audio, write_wav
+from edge.evaluate.sed_metrics import write_annotations
+
+SAMPLE_RATE = 16000
+BACKGROUND = "background"
+SYNTH_PATTERN = {"co_alarm": "T4", "smoke_alarm": "T3"}
+
+
+class SoundscapeError(ValueError):
+    """A problem with the manifest or the generation settings (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    label: str
+    fold: int
+
+
+@dataclass
+class PlacedEvent:
+    """One event of a scene. Times in seconds from the scene start."""
+
+    onset: float
+    offset: float
+    label: str
+    source: str
+    synthetic: bool
+    gain_db: float
+    snr_db: float
+    trim_s: tuple[float, float]
+
+
+@dataclass
+class SceneInfo:
+    name: str
+    wav: str
+    annotation: str
+    duration_s: float
+    snr_db: float | None
+    background_only: bool
+    events: list[PlacedEvent] = field(default_factory=list)
+
+
+def read_manifest(path: str | Path, folds: Sequence[int] | None = None) -> list[Clip]:
+    """Clips of ``folds`` (all when None) from a manifest; paths resolved against its folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise SoundscapeError(f"{p}: manifest not found")
+    clips: list[Clip] = []
+    with p.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"path", "label", "fold"} - set(reader.fieldnames or [])
+        if missing:
+            raise SoundscapeError(f"{p}: manifest lacks the column(s) {', '.join(sorted(missing))}")
+        for n, row in enumerate(reader, 2):
+            try:
+                fold = int(row["fold"])
+            except (TypeError, ValueError):
+                raise SoundscapeError(f"{p}:{n}: fold is not an integer: {row['fold']!r}") from None
+            if folds is None or fold in folds:
+                clips.append(Clip(p.parent / row["path"], row["label"], fold))
+    return clips
+
+
+def load_mono(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """A clip as float32 mono at ``sr`` Hz (resampled with soxr if needed)."""
+    data, rate = read_audio(path)
+    x = data.mean(axis=1).astype(np.float32) if data.ndim == 2 else data.astype(np.float32)
+    if rate != sr:
+        import soxr
+
+        x = soxr.resample(x, rate, sr).astype(np.float32)
+    return x
+
+
+def active_region(x: np.ndarray, sr: int = SAMPLE_RATE, trim_db: float = 35.0,
+                  frame_s: float = 0.02, floor_dbfs: float = -75.0) -> tuple[int, int]:
+    """``(start, end)`` sample indices of the active part of ``x``.
+
+    Frames of ``frame_s`` seconds (hop = half a frame) whose RMS is within
+    ``trim_db`` of the loudest frame (and above ``floor_dbfs``) are active; the
+    region runs from the first sample of the first active frame to the last
+    sample of the last one. ``(0, 0)`` for a silent clip.
+    """
+    n = int(round(frame_s * sr))
+    hop = max(1, n // 2)
+    if x.shape[0] < n:
+        ms = np.array([np.mean(x.astype(np.float64) ** 2)]) if x.size else np.zeros(1)
+        starts = np.zeros(1, dtype=np.int64)
+        n = x.shape[0]
+    else:
+        starts = np.arange(0, x.shape[0] - n + 1, hop)
+        frames = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), n)[::hop]
+        ms = np.mean(frames * frames, axis=1)
+    db = 10.0 * np.log10(ms + 1e-20)
+    peak = db.max()
+    if peak < floor_dbfs:
+        return 0, 0
+    on = np.flatnonzero(db >= max(peak - trim_db, floor_dbfs))
+    return int(starts[on[0]]), int(min(starts[on[-1]] + n, x.shape[0]))
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return 10.0 * math.log10(float(np.mean(x.astype(np.float64) ** 2)) + 1e-20)
+
+
+def build_bed(clips: Sequence[Clip], n_samples: int, rng: np.random.Generator, sr: int = SAMPLE_RATE,
+              level_dbfs: float = -35.0, spread_db: float = 6.0, crossfade_s: float = 0.25,
+              cache: dict[Path, np.ndarray] | None = None) -> np.ndarray:
+    """A background bed of ``n_samples``: random background clips, each at ``level_dbfs`` +- ``spread_db``
+    RMS, joined with linear crossfades of ``crossfade_s`` seconds."""
+    if not clips:
+        raise SoundscapeError("no background clips in the chosen folds")
+    cache = {} if cache is None else cache
+    xf = int(crossfade_s * sr)
+    bed = np.zeros(n_samples + xf, dtype=np.float32)
+    pos = 0
+    ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32) if xf else np.zeros(0, np.float32)
+    while pos < n_samples:
+        c = clips[int(rng.integers(len(clips)))]
+        if c.path not in cache:
+            cache[c.path] = load_mono(c.path, sr)
+        x = cache[c.path]
+        if x.shape[0] < 2 * xf + sr // 10 or _rms_db(x) < -90.0:
+            if all(v.shape[0] < 2 * xf + sr // 10 for v in cache.values()) and len(cache) >= len(clips):
+                raise SoundscapeError("background clips are all too short or silent to build a bed")
+            continue
+        # Random gain per clip so the bed level varies like a real room.
+        g = 10 ** ((level_dbfs + rng.uniform(-spread_db, spread_db) - _rms_db(x)) / 20)
+        seg = x * np.float32(g)
+        if xf:
+            seg = seg.copy()
+            seg[:xf] *= ramp
+            seg[-xf:] *= ramp[::-1]
+        end = min(pos + seg.shape[0], bed.shape[0])
+        bed[pos:end] += seg[: end - pos]
+        pos = end - xf if end - xf > pos else end
+    return bed[:n_samples]
+
+
+def synth_event(label: str, cycles: int, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``cycles`` full repetitions of the T3/T4 pattern of ``label`` (starts with a beep)."""
+    from edge import synth_alarms as sa
+
+    kind = SYNTH_PATTERN[label]
+    v = sa.random_variant(rng)
+    dur = cycles * sa.pattern_period(kind)
+    return sa.synth_alarm(kind, dur, sr, rng, v, start_s=0.0)
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """Generation settings. Times in seconds, levels in dB."""
+
+    folds: tuple[int, ...]
+    snrs: tuple[float, ...] = (0.0, 6.0, 12.0, 18.0)
+    n_scenes: int = 40
+    events_per_scene: tuple[int, int] = (6, 10)
+    gap_s: tuple[float, float] = (1.0, 6.0)
+    lead_s: float = 3.0
+    tail_s: float = 3.0
+    background_hours: float = 1.0
+    background_file_s: float = 600.0
+    bed_level_dbfs: float = -35.0
+    synthetic: tuple[str, ...] = ("co_alarm",)
+    synthetic_cycles: int = 2
+    trim_db: float = 35.0
+    seed: int = 0
+
+
+def _event_pool(clips: Sequence[Clip], synthetic: Sequence[str]) -> dict[str, list[Clip | None]]:
+    pool: dict[str, list[Clip | None]] = {}
+    for c in clips:
+        if c.label != BACKGROUND:
+            pool.setdefault(c.label, []).append(c)
+    for lab in synthetic:
+        if lab not in SYNTH_PATTERN:
+            raise SoundscapeError(f"synthetic: unknown synthetic label {lab!r} (known: {', '.join(SYNTH_PATTERN)})")
+        pool.setdefault(lab, []).append(None)  # None = synthesise a fresh one each time
+    return pool
+
+
+class _BalancedDraw:
+    """Draws labels round-robin in random order, clips of a label without replacement until used up."""
+
+    def __init__(self, pool: dict[str, list[Clip | None]], rng: np.random.Generator) -> None:
+        self.pool, self.rng = pool, rng
+        self.labels = sorted(pool)
+        self._order: list[str] = []
+        self._left: dict[str, list[int]] = {}
+
+    def next(self) -> tuple[str, Clip | None]:
+        if not self._order:
+            self._order = [self.labels[i] for i in self.rng.permutation(len(self.labels))]
+        lab = self._order.pop()
+        if not self._left.get(lab):
+            self._left[lab] = list(self.rng.permutation(len(self.pool[lab])))
+        return lab, self.pool[lab][self._left[lab].pop()]
+
+
+def make_scene(name: str, snr_db: float, drawer: _BalancedDraw, bg: Sequence[Clip], s: SceneSettings,
+               rng: np.random.Generator, cache: dict[Path, np.ndarray], sr: int = SAMPLE_RATE,
+               ) -> tuple[np.ndarray, np.ndarray, list[PlacedEvent]]:
+    """One scene: ``(mix, bed, events)``; ``mix - bed`` is exactly the placed events."""
+    n_ev = int(rng.integers(s.events_per_scene[0], s.events_per_scene[1] + 1))
+    sources: list[tuple[str, np.ndarray, str, bool, tuple[float, float]]] = []
+    for _ in range(n_ev):
+        lab, clip = drawer.next()
+        if clip is None:
+            x = synth_event(lab, s.synthetic_cycles, rng, sr)
+            src, synth = f"synthetic:{SYNTH_PATTERN[lab]}", True
+        else:
+            if clip.path not in cache:
+                cache[clip.path] = load_mono(clip.path, sr)
+            x = cache[clip.path]
+            src, synth = str(clip.path), False
+        a, b = active_region(x, sr, s.trim_db)
+        if b - a < int(0.05 * sr):
+            continue  # silent clip: nothing to annotate
+        sources.append((lab, x[a:b], src, synth, (a / sr, (x.shape[0] - b) / sr)))
+    starts = []
+    t = s.lead_s
+    for i, (_lab, seg, *_rest) in enumerate(sources):
+        if i:
+            t += float(rng.uniform(*s.gap_s))
+        starts.append(int(round(t * sr)))
+        t = (starts[-1] + seg.shape[0]) / sr
+    total = int(round((t + s.tail_s) * sr))
+    bed = build_bed(bg, total, rng, sr, s.bed_level_dbfs, cache=cache)
+    mix = bed.copy()
+    events: list[PlacedEvent] = []
+    for (lab, seg, src, synth, trim), st in zip(sources, starts, strict=True):
+        under = bed[st : st + seg.shape[0]]
+        bed_db = _rms_db(under)
+        if bed_db < -80.0:
+            bed_db = _rms_db(bed)  # a silent stretch of bed: refer to the whole bed instead
+        gain_db = snr_db + bed_db - _rms_db(seg)
+        mix[st : st + seg.shape[0]] += seg * np.float32(10 ** (gain_db / 20))
+        events.append(PlacedEvent(st / sr, (st + seg.shape[0]) / sr, lab, src, synth, round(gain_db, 3),
+                                  snr_db, (round(trim[0], 4), round(trim[1], 4))))
+    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
+    if peak > 0.98:
+        # Scale the whole scene (events and bed alike): SNRs are unchanged.
+        k = np.float32(0.98 / peak)
+        mix *= k
+        bed *= k
+        for e in events:
+            e.gain_db = round(e.gain_db + 20 * math.log10(float(k)), 3)
+    return mix, bed, events
+
+
+def generate(manifest: str | Path, out_dir: str | Path, settings: SceneSettings,
+             progress: Any = None) -> list[SceneInfo]:
+    """Write scenes, background-only recordings and ``scenes.json`` under ``out_dir``.
+
+    Returns the list of scenes written (background-only ones last).
+    """
+    s = settings
+    clips = read_manifest(manifest, s.folds)
+    bg = [c for c in clips if c.label == BACKGROUND]
+    pool = _event_pool(clips, s.synthetic)
+    if not bg:
+        raise SoundscapeError(f"{manifest}: no '{BACKGROUND}' clips in folds {list(s.folds)}")
+    if not pool:
+        raise SoundscapeError(f"{manifest}: no event clips in folds {list(s.folds)}")
+    out = Path(out_dir)
+    (out / "scenes").mkdir(parents=True, exist_ok=True)
+    (out / "background").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(s.seed)
+    cache: dict[Path, np.ndarray] = {}
+    drawer = _BalancedDraw(pool, rng)
+    infos: list[SceneInfo] = []
+    for i in range(s.n_scenes):
+        snr = float(s.snrs[i % len(s.snrs)])
+        name = f"scene_{i:03d}_snr{int(round(snr)):02d}"
+        mix, _bed, events = make_scene(name, snr, drawer, bg, s, rng, cache)
+        wav = out / "scenes" / f"{name}.wav"
+        ann = out / "scenes" / f"{name}.txt"
+        write_wav(wav, mix, SAMPLE_RATE)
+        write_annotations(ann, [(e.onset, e.offset, e.label) for e in events])
+        infos.append(SceneInfo(name, str(wav.relative_to(out)), str(ann.relative_to(out)),
+                               mix.shape[0] / SAMPLE_RATE, snr, False, events))
+        if progress:
+            progress(name)
+    total_s = s.background_hours * 3600.0
+    n_files = max(1, math.ceil(total_s / s.background_file_s - 1e-9)) if total_s > 0 else 0
+    for i in range(n_files):
+        dur = min(s.background_file_s, total_s - i * s.background_file_s)
+        bed = build_bed(bg, int(round(dur * SAMPLE_RATE)), rng, SAMPLE_RATE, s.bed_level_dbfs, cache=cache)
+        name = f"bg_{i:03d}"
+        wav = out / "background" / f"{name}.wav"
+        ann = out / "background" / f"{name}.txt"
+        write_wav(wav, bed, SAMPLE_RATE)
+        write_annotations(ann, [])
+        infos.append(SceneInfo(name, str(wav.relative_to(out)), str(ann.relative_to(out)),
+                               bed.shape[0] / SAMPLE_RATE, None, True, []))
+        if progress:
+            progress(name)
+    meta = {
+        "generator": "edge.evaluate.soundscape",
+        "manifest": str(Path(manifest).resolve()),
+        "settings": asdict(s),
+        "sample_rate": SAMPLE_RATE,
+        "labels": sorted(pool),
+        "synthetic_labels": list(s.synthetic),
+        "scenes": [asdict(x) for x in infos],
+    }
+    (out / "scenes.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return infos
+
+
+def load_scene_set(scene_dir: str | Path) -> dict[str, Any]:
+    """Read ``scenes.json`` of a generated set (paths made absolute)."""
+    d = Path(scene_dir)
+    meta_path = d / "scenes.json"
+    if not meta_path.is_file():
+        raise SoundscapeError(f"{d}: no scenes.json (make a scene set with 'edge eval-stream --make DIR')")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SoundscapeError(f"{meta_path}: not valid JSON ({e.msg})") from None
+    for sc in meta.get("scenes", []):
+        sc["wav"] = str(d / sc["wav"])
+        sc["annotation"] = str(d / sc["annotation"])
+    return meta

@@ -1,0 +1,248 @@
+"""Detector tuning on held-out scenes: per-label thresholds, hysteresis, persistence, minimum duration,
+release and hop.
+
+The listener runs once per file (:func:`edge.evaluate.stream.run_scene_set`,
+recording the per-hop scores through the pipeline's ``on_scores`` hook); each
+candidate setting is then *replayed* through the very
+:class:`edge.detector.Detector` class the listener uses, so tuning measures the
+real detector without re-running the model. :func:`replay` reproduces
+``detect_file`` exactly for the same settings (tested).
+
+Objective (maximised): event F1 at the 500 ms collar on the tuning scenes,
+minus ``fa_weight`` per false alarm/hour above ``max_fa_per_hour`` on the
+background-only recordings, minus ``recall_weight`` x the shortfall of each
+safety class's recall below ``safety_recall``. Labels are independent in the
+detector, so a per-label threshold sweep replays that label only.
+
+Never tune on the test fold: build the tuning scenes from other folds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.config import DetectorConfig
+from edge.contract import ModelContract
+from edge.detector import Detector, resolve_settings
+from edge.evaluate import sed_metrics as sm
+from edge.evaluate.stream import SAFETY_LABELS, SceneRun
+
+THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+HYSTERESIS_GRID = (0.0, 0.1, 0.2)
+PERSISTENCE_GRID = ((1, 1), (2, 2), (2, 3), (3, 4))
+MIN_DURATION_GRID = (0.0, 0.25, 0.5)
+RELEASE_GRID = (0.25, 0.5, 1.0, 2.0)
+OFFSET_LAG_GRID = (0.0, 0.24, 0.48, 0.72)
+HOP_GRID = (1, 2)
+
+
+def new_detector(contract: ModelContract, cfg: DetectorConfig) -> Detector:
+    """A detector built exactly as the listener builds it (model defaults from the contract)."""
+    from edge.pipeline import model_detector_defaults
+
+    c = contract
+    return Detector(c.labels, cfg, c.thresholds, c.model_version, model_defaults=model_detector_defaults(c))
+
+
+def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_blocks: int = 1,
+           gate: Any = None) -> tuple[list[sm.Event], list[float]]:
+    """Recorded scores of one run through a fresh :class:`Detector`, built as the listener builds it.
+
+    Args:
+        run: must have been recorded with one score row per model block (``model.hop_s`` unset).
+        hop_blocks: keep every ``hop_blocks``-th block, as the listener does for ``model.hop_s``.
+        gate: optional ``(FrontendParams, fallback_s)``: pass the detector output through an
+            :class:`edge.alarm_pattern.AlarmGate` fed with the file's log-mel frames up to each hop.
+    Returns ``(events, emitted_at)``: completed events and the time each onset was emitted.
+    """
+    det = new_detector(contract, cfg)
+    labels = contract.labels
+    first_block = contract.window_blocks - 1  # blocks are counted from the first, scores start once ready
+    emitted: dict[str, float] = {}
+    done: list[Any] = []
+    g = mel = None
+    fed = 0
+    if gate is not None:
+        from edge.alarm_pattern import AlarmGate
+        from edge.evaluate.soundscape import load_mono
+        from edge.frontend import logmel
+
+        params, fallback_s = gate
+        g = AlarmGate(params, labels, fallback_s)
+        mel = logmel(load_mono(Path(run.wav), params.sample_rate), params)
+
+    def through(evs: list[Any], t: float, final: bool = False) -> list[Any]:
+        nonlocal fed
+        if g is None:
+            return evs
+        n = min(mel.shape[0], params.n_frames(int(round(t * params.sample_rate))))
+        if n > fed:
+            g.push_frames(mel[fed:n], n / params.frame_rate)
+            fed = n
+        return g.filter(evs, t, final)
+
+    end = 0.0
+    for i in range(run.scores.shape[0]):
+        if (first_block + i + 1) % hop_blocks:
+            continue
+        start, end = run.hops[i]
+        for ev in through(det.update(run.scores[i], float(start), float(end), -120.0), float(end)):
+            if ev.state == "on":
+                emitted[ev.id] = float(end)
+            else:
+                done.append(ev)
+    for ev in through(det.flush(), float(end), final=True):
+        if ev.state == "on":
+            emitted[ev.id] = float(end)
+        else:
+            done.append(ev)
+    return [(float(e.onset), float(e.offset), e.label) for e in done], [emitted.get(e.id, e.onset) for e in done]
+
+
+@dataclass(frozen=True)
+class Objective:
+    max_fa_per_hour: float = 2.0
+    safety_recall: float = 0.9
+    fa_weight: float = 0.05
+    recall_weight: float = 1.0
+    safety_labels: tuple[str, ...] = SAFETY_LABELS
+
+
+@dataclass
+class LabelCounts:
+    ntp: int
+    nsys: int
+    nref: int
+    fa: int
+
+
+def label_counts(runs: Sequence[SceneRun], contract: ModelContract, label: str, cfg: DetectorConfig,
+                 hop_blocks: int) -> LabelCounts:
+    """Counts of one label (event F1 at 500 ms on scenes, false alarms on background) with that label only."""
+    c = dataclasses.replace(cfg, labels=[label])
+    ntp = nsys = nref = fa = 0
+    for r in runs:
+        est, _ = replay(r, contract, c, hop_blocks)
+        if r.background_only:
+            fa += len(est)
+            continue
+        ref = [e for e in r.reference if e[2] == label]
+        res = sm.event_based({r.name: ref}, {r.name: est}, [label], t_collar=0.5)
+        ntp += res.overall.Ntp
+        nsys += len(est)
+        nref += len(ref)
+    return LabelCounts(ntp, nsys, nref, fa)
+
+
+def objective(counts: Mapping[str, LabelCounts], bg_hours: float, obj: Objective) -> tuple[float, dict[str, Any]]:
+    ntp = sum(c.ntp for c in counts.values())
+    nsys = sum(c.nsys for c in counts.values())
+    nref = sum(c.nref for c in counts.values())
+    fa = sum(c.fa for c in counts.values())
+    f1 = 2.0 * ntp / (nref + nsys) if nref + nsys else 0.0
+    fah = fa / bg_hours if bg_hours > 0 else 0.0
+    recalls = {lab: counts[lab].ntp / counts[lab].nref for lab in obj.safety_labels
+               if lab in counts and counts[lab].nref}
+    score = f1 - obj.fa_weight * max(0.0, fah - obj.max_fa_per_hour)
+    score -= obj.recall_weight * sum(max(0.0, obj.safety_recall - r) for r in recalls.values())
+    return score, {"event_f1_500ms": round(f1, 4), "false_alarms_per_hour": round(fah, 3),
+                   "safety_recall": {k: round(v, 3) for k, v in recalls.items()}}
+
+
+def tune(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig, obj: Objective = Objective(),
+         rounds: int = 2, log: Any = None) -> dict[str, Any]:
+    """Coordinate search from ``base`` (resolved with the model's defaults, as the listener does).
+
+    Returns the tuned settings, the tuning-set figures and the search trace.
+    """
+    from edge.pipeline import model_detector_defaults
+
+    block_s = contract.block_seconds
+    bg_hours = sum(r.duration_s for r in runs if r.background_only) / 3600.0
+    start_det = new_detector(contract, base)
+    enabled = list(start_det.enabled_labels)
+    thr = {lab: float(start_det.threshold(lab)) for lab in enabled}
+    cfg = dataclasses.replace(resolve_settings(base, model_detector_defaults(contract)),
+                              thresholds=dict(thr), threshold=None)
+    hop = 1
+
+    def all_counts(c: DetectorConfig, h: int) -> dict[str, LabelCounts]:
+        return {lab: label_counts(runs, contract, lab, c, h) for lab in enabled}
+
+    counts = all_counts(cfg, hop)
+    best, info = objective(counts, bg_hours, obj)
+    trace = [{"step": "start", "objective": round(best, 4)} | info]
+    say = log or (lambda s: None)
+    say(f"start: objective {best:.4f} {info}")
+    for rnd in range(rounds):
+        # Global settings, one at a time over their grids.
+        for name, grid in (("persistence", PERSISTENCE_GRID), ("hysteresis", HYSTERESIS_GRID),
+                           ("min_duration_s", MIN_DURATION_GRID), ("release_s", RELEASE_GRID),
+                           ("offset_lag_s", OFFSET_LAG_GRID), ("hop", HOP_GRID)):
+            for val in grid:
+                c2, h2 = cfg, hop
+                if name == "persistence":
+                    c2 = dataclasses.replace(cfg, persistence_k=val[0], persistence_n=val[1])
+                elif name == "hop":
+                    h2 = int(val)
+                else:
+                    c2 = dataclasses.replace(cfg, **{name: float(val)})
+                if c2 == cfg and h2 == hop:
+                    continue
+                cnt = all_counts(c2, h2)
+                sc, inf = objective(cnt, bg_hours, obj)
+                if sc > best + 1e-9:
+                    best, info, cfg, hop, counts = sc, inf, c2, h2, cnt
+                    say(f"round {rnd}: {name}={val}: objective {best:.4f} {info}")
+                    trace.append({"step": f"{name}={val}", "objective": round(best, 4)} | info)
+        # Per-label thresholds: only that label is replayed.
+        for lab in enabled:
+            for t in THRESHOLD_GRID:
+                if abs(t - thr[lab]) < 1e-9:
+                    continue
+                trial = dict(thr)
+                trial[lab] = t
+                c2 = dataclasses.replace(cfg, thresholds=trial)
+                cnt = dict(counts)
+                cnt[lab] = label_counts(runs, contract, lab, c2, hop)
+                sc, inf = objective(cnt, bg_hours, obj)
+                if sc > best + 1e-9:
+                    best, info, thr, cfg, counts = sc, inf, trial, c2, cnt
+                    trace.append({"step": f"threshold.{lab}={t}", "objective": round(best, 4)} | info)
+            say(f"round {rnd}: thresholds after {lab}: objective {best:.4f}")
+    tuned = {
+        "thresholds": {k: round(v, 3) for k, v in sorted(thr.items())},
+        "hysteresis": cfg.hysteresis,
+        "persistence_k": cfg.persistence_k,
+        "persistence_n": cfg.persistence_n,
+        "min_duration_s": cfg.min_duration_s,
+        "release_s": cfg.release_s,
+        "offset_lag_s": cfg.offset_lag_s,
+    }
+    return {"detector": tuned, "model": {"hop_s": round(hop * block_s, 4) if hop > 1 else None},
+            "tuning_set": info, "objective": round(best, 4), "objective_settings": dataclasses.asdict(obj),
+            "trace": trace}
+
+
+def apply_tuned(base: DetectorConfig, tuned: Mapping[str, Any]) -> DetectorConfig:
+    """A :class:`DetectorConfig` with the tuned ``detector`` values applied."""
+    d = dict(tuned)
+    names = ("hysteresis", "persistence_k", "persistence_n", "min_duration_s", "release_s", "offset_lag_s")
+    return dataclasses.replace(base, threshold=None, thresholds=dict(d["thresholds"]),
+                               **{k: d[k] for k in names if k in d})
+
+
+def to_yaml(result: Mapping[str, Any]) -> str:
+    """The tuned values as a ``config.yaml`` snippet (``detector`` and ``model.hop_s`` sections)."""
+    import yaml
+
+    doc: dict[str, Any] = {"detector": dict(result["detector"])}
+    if result.get("model", {}).get("hop_s"):
+        doc["model"] = {"hop_s": result["model"]["hop_s"]}
+    head = "# tuned by edge.evaluate.tune on held-out scenes: " + str(result.get("tuning_set", {})) + "\n"
+    return head + yaml.safe_dump(doc, sort_keys=False)
+
