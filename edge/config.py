@@ -67,6 +67,8 @@ class DetectorConfig:
     min_duration_s: float | None = _f(None, 0.0, 60.0)  # shorter events are dropped (s)
     release_s: float | None = _f(None, 0.0, 60.0)  # an event ends after this long below the off-threshold (s)
     offset_lag_s: float | None = _f(None, 0.0, 60.0)  # reported offset = end of last active hop - this (s)
+    alarm_confirm: bool = _f(False)               # hold smoke/CO onsets until the T3/T4 beep rhythm is heard
+    alarm_fallback_s: float | None = _f(10.0, 0.0, 600.0)  # ...or until the classifier held them this long (s)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge.alarm_pattern import LABEL_PATTERNS, AlarmGate
 from edge.classifier import Classifier
 from edge.clips import make_clip_recorder
 from edge.config import Config, ConfigError, load_config
@@ -173,6 +174,12 @@ class Listener:
                                      model_defaults=model_detector_defaults(c))
         except ValueError as e:  # settings valid alone but not with this model's defaults
             raise ConfigError(f"{cfg.source_file}: {e}") from None
+        # Optional DSP confirmation of the smoke (T3) / CO (T4) beep rhythm.
+        self.alarm_gate: AlarmGate | None = None
+        if cfg.detector.alarm_confirm:
+            self.alarm_gate = AlarmGate(c.frontend, [x for x in c.labels if x in LABEL_PATTERNS],
+                                        cfg.detector.alarm_fallback_s)
+        self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
         self.resampler = make_resampler(source.sample_rate, self.rate)
@@ -243,7 +250,7 @@ class Listener:
         elif state == "ok" and old == "silent":
             log.info("microphone: sound again")
         if state == "lost":
-            self._emit(self.detector.flush())  # nothing can be heard now: end what was sounding
+            self._emit(self.detector.flush(), final=True)  # nothing can be heard now: end what was sounding
         self._status()
 
     # -- main loop ---------------------------------------------------------------------
@@ -313,7 +320,7 @@ class Listener:
             if self.supervisor is not None:
                 self.supervisor.stop()
             self.source.stop()
-            self._emit(self.detector.flush())
+            self._emit(self.detector.flush(), final=True)
             self._status()
             for s in self.sinks:
                 s.close()
@@ -342,6 +349,12 @@ class Listener:
             self.clips.feed(y)
         self._levels(y)
         new = self.mel.push(y)
+        if new.shape[0]:
+            fp = self.contract.frontend
+            self._t_frames = (((self.mel.frames_emitted - 1) * fp.hop_length + fp.win_length) / fp.sample_rate
+                              + self._gap_s)
+            if self.alarm_gate is not None:
+                self.alarm_gate.push_frames(new, self._t_frames)
         if new.shape[0]:
             self._frames = np.concatenate((self._frames, new)) if self._frames.shape[0] else new
         bf = c.block_frames
@@ -392,7 +405,9 @@ class Listener:
         for s in self.sinks:
             s.level(dbfs, top, end)
 
-    def _emit(self, events: list[Event]) -> None:
+    def _emit(self, events: list[Event], final: bool = False) -> None:
+        if self.alarm_gate is not None:
+            events = self.alarm_gate.filter(events, self._t_frames, final=final)
         for ev in events:
             if ev.state == "off":
                 self.stats.events += 1

@@ -137,3 +137,26 @@ def test_level_dbfs_of_known_signals():
     assert level_dbfs(0.5) == pytest.approx(-3.0103)  # full-scale sine
     assert level_dbfs(0.0) == -120.0
     assert level_dbfs(1e-30) == -120.0
+
+
+def test_alarm_confirmation_passes_a_t3_rhythm_and_holds_a_steady_beep(tmp_path, wav_writer):
+    from tinymodel import build_tiny_model
+
+    from edge.synth_alarms import AlarmVariant, synth_alarm
+
+    model = build_tiny_model(tmp_path / "alarm.onnx", labels=("smoke_alarm", "mid_tone"), centres_hz=(3100.0, 1000.0))
+    sr = 16000
+    quiet = np.zeros(sr, np.float32)
+    t3 = synth_alarm("T3", 8.0, sr, variant=AlarmVariant(f0=3100.0, harmonics=(1.0,), level_dbfs=-10.0))
+    steady = 0.3 * np.sin(2 * np.pi * 3100.0 * np.arange(6 * sr) / sr).astype(np.float32)
+    t3_wav = wav_writer("t3.wav", np.concatenate([quiet, t3, quiet]), sr)
+    steady_wav = wav_writer("steady.wav", np.concatenate([quiet, steady, quiet]), sr)
+    gate = {"detector": {"alarm_confirm": True, "alarm_fallback_s": 30.0, "release_s": 2.0}}
+    no_gate = {"detector": {"release_s": 2.0}}
+
+    def labels(path, tree):
+        return [e.label for e in detect_file(path, parse_config(tree), model=model)]
+
+    assert "smoke_alarm" in labels(t3_wav, gate)  # one full T3 cycle confirms
+    assert "smoke_alarm" in labels(steady_wav, no_gate)  # the classifier alone fires on any 3.1 kHz beep
+    assert "smoke_alarm" not in labels(steady_wav, gate)  # no T3 rhythm: held, then dropped
