@@ -40,7 +40,7 @@ from edge.outbox import Outbox
 log = logging.getLogger("edge.mqtt")
 
 WINDOW = 100            # outbox messages in flight (sent, not yet acknowledged)
-LOOP_TIMEOUT_S = 0.05   # longest a queued event waits before the network thread sees it (s)
+LOOP_TIMEOUT_S = 1.0    # network thread's idle wake-up period (s); new work wakes it at once (see _kick)
 FLUSH_TIMEOUT_S = 3.0   # close(): how long to wait for outstanding acknowledgements (s)
 OFFLINE_TIMEOUT_S = 2.0  # close(): how long to wait for the broker to take "offline" (s)
 
@@ -217,6 +217,7 @@ class MqttPublisher:
                 self.outbox.max_events, self._dropped_logged,
             )
         self._wake.set()
+        self._kick()
 
     def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
         """Current level (dBFS) and top-3 labels; sent at most every ``mqtt.level_interval_s`` (0 = never)."""
@@ -234,6 +235,7 @@ class MqttPublisher:
         }
         with self._slot_lock:
             self._level_slot = json.dumps(payload, separators=(",", ":"))
+        self._kick()
 
     def status(self, health: dict[str, Any]) -> None:
         """Health JSON (retained); sent at most every ``mqtt.status_interval_s``, and at once when ``mic`` changes."""
@@ -260,6 +262,7 @@ class MqttPublisher:
             log.warning("mqtt: %d event(s) not yet acknowledged; kept in the outbox for the next start",
                         self.outbox.depth())
         self._closing.set()
+        self._kick()
         self._thread.join(timeout=OFFLINE_TIMEOUT_S + 6.0)
         self._thread = None
         if self._own_outbox and self.outbox is not None:
@@ -282,6 +285,21 @@ class MqttPublisher:
         d["time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         with self._slot_lock:
             self._status_slot = json.dumps(d, separators=(",", ":"), default=str)
+        self._kick()
+
+    def _kick(self) -> None:
+        """Wake the network thread out of ``client.loop()`` now.
+
+        paho's own cross-thread wake-up: a byte on the socket pair its loop
+        selects on (what ``publish()`` from another thread does). Idle, the
+        thread then sleeps a whole ``LOOP_TIMEOUT_S`` instead of polling.
+        """
+        pair = getattr(self._client, "_sockpairW", None)
+        if pair is not None:
+            try:
+                pair.send(b"\0")
+            except OSError:
+                pass  # full (a wake-up is pending anyway) or being replaced on reconnect
 
     # ------------------------------------------------------------------ network thread
 
