@@ -45,6 +45,7 @@ from edge.classifier import Classifier  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.health import rss_bytes  # noqa: E402
 from edge.pipeline import Listener  # noqa: E402
+from edge.sinks import BaseSink  # noqa: E402
 from edge.sources import FileSource  # noqa: E402
 
 SR = 16000
@@ -147,23 +148,8 @@ class EventCounter:
         self.client.loop_stop()
 
 
-class NullSink:
+class NullSink(BaseSink):
     """Takes everything, keeps nothing (``--no-mqtt``: the pipeline's own memory, without the publisher)."""
-
-    def start(self) -> None:
-        pass
-
-    def event(self, ev: object) -> None:
-        pass
-
-    def level(self, dbfs: float, top: object, t: float) -> None:
-        pass
-
-    def status(self, health: object) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def soak(hours: float, model: Path, port: int | None, workdir: Path, warmup_min: float,

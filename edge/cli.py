@@ -22,6 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from edge import __version__  # noqa: E402  (after the thread settings above)
+from edge.sinks import BaseSink  # noqa: E402
 
 # Modules exposing ``register(subparsers)``; each adds its own subcommand(s).
 EXTRA_COMMAND_MODULES: list[str] = [
@@ -114,25 +115,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StderrStatus:
+class _StderrStatus(BaseSink):
     """``--verbose``: health figures on stderr."""
-
-    def start(self) -> None:
-        pass
-
-    def event(self, ev: Any) -> None:
-        pass
-
-    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
-        pass
 
     def status(self, health: dict[str, Any]) -> None:
         from edge.health import format_health_line
 
         print("edge: status " + format_health_line(health), file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass
 
 
 def cmd_detect(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from edge.frontend import LogMelStream
 from edge.health import Health, trim_heap
 from edge.resample import make_resampler
 from edge.ring import RingBuffer
-from edge.sinks import Sink
+from edge.sinks import BaseSink, Sink
 from edge.supervisor import MicSupervisor, SignalGuard, mic_state
 
 LEVEL_FLOOR_DBFS = -120.0
@@ -116,26 +116,14 @@ class Stats:
     events: int = 0
 
 
-class CollectSink:
+class CollectSink(BaseSink):
     """Keeps every event in a list (evaluation, tests)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def start(self) -> None:
-        pass
-
     def event(self, ev: Event) -> None:
         self.events.append(ev)
-
-    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
-        pass
-
-    def status(self, health: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 ScoreHook = Callable[[float, float, np.ndarray], None]

@@ -30,27 +30,37 @@ class Sink(Protocol):
         """Flush and release; called once at shutdown (after the last offset)."""
 
 
-class JsonLinesSink:
-    """Prints one JSON object per event on a text stream (stdout by default)."""
-
-    def __init__(self, stream: TextIO | None = None, only_offsets: bool = False) -> None:
-        self.stream = stream or sys.stdout
-        self.only_offsets = only_offsets
+class BaseSink:
+    """A sink that ignores everything: subclass it and override what you need."""
 
     def start(self) -> None:
         pass
 
     def event(self, ev: Event) -> None:
-        if self.only_offsets and ev.state != "off":
-            return
-        self.stream.write(ev.to_json() + "\n")
-        self.stream.flush()
+        pass
 
     def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
         pass
 
     def status(self, health: dict[str, Any]) -> None:
         pass
+
+    def close(self) -> None:
+        pass
+
+
+class JsonLinesSink(BaseSink):
+    """Prints one JSON object per event on a text stream (stdout by default)."""
+
+    def __init__(self, stream: TextIO | None = None, only_offsets: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.only_offsets = only_offsets
+
+    def event(self, ev: Event) -> None:
+        if self.only_offsets and ev.state != "off":
+            return
+        self.stream.write(ev.to_json() + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         try:

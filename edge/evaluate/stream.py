@@ -32,6 +32,7 @@ import numpy as np
 
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.soundscape import load_scene_set
+from edge.sinks import BaseSink
 
 SAFETY_LABELS = ("smoke_alarm", "glass_breaking", "baby_cry")
 LATENCY_COLLAR_S = 1.0
@@ -53,28 +54,16 @@ class SceneRun:
     wav: str = ""
 
 
-class _EmitTimes:
+class _EmitTimes(BaseSink):
     """Sink recording when each onset was emitted (the end of the hop being processed)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.at: dict[str, float] = {}
 
-    def start(self) -> None:
-        pass
-
     def event(self, ev: Any) -> None:
         if ev.state == "on":
             self.at[ev.id] = self.clock()
-
-    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
-        pass
-
-    def status(self, health: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True) -> tuple[list[Any], dict[str, float],
