@@ -148,32 +148,55 @@ class IncrementalSTFT:
     power spectra of the newly completed frames, ``(n_new, n_bins)``. For any
     chunking of a signal, the concatenated output equals
     ``power_spectrogram(signal)``.
+
+    Working memory is preallocated and reused: a sample buffer holding the
+    frame in progress plus the newest chunk, and a zero-padded ``(frames,
+    n_fft)`` scratch for the windowed frames. Both grow only when a larger
+    chunk than ever before arrives, so steady streaming allocates nothing but
+    the FFT output.
     """
 
     def __init__(self, params: FrontendParams) -> None:
         self.params = params
-        # Samples of the frame in progress: at most win_length - 1 are kept
-        # between calls (plus one chunk while a call runs).
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._buf = np.zeros(4 * params.win_length, dtype=np.float32)
+        self._n = 0  # samples in _buf: the frame in progress (< win_length between calls)
+        self._scratch = np.zeros((0, params.n_fft), dtype=np.float32)
+        self._empty = np.zeros((0, params.n_bins), dtype=np.float32)
+        self._empty.setflags(write=False)
         self.frames_emitted = 0
 
     def reset(self) -> None:
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._n = 0
         self.frames_emitted = 0
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         p = self.params
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
-        buf = np.concatenate((self._pending, chunk)) if self._pending.size else chunk
-        n = p.n_frames(buf.shape[0])
+        total = self._n + chunk.shape[0]
+        if total > self._buf.shape[0]:
+            grown = np.zeros(max(total, 2 * self._buf.shape[0]), dtype=np.float32)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n : total] = chunk
+        self._n = total
+        n = p.n_frames(total)
         if n == 0:
-            self._pending = buf.copy() if buf is chunk else buf
-            return np.zeros((0, p.n_bins), dtype=np.float32)
-        out = power_frames(_cut_frames(buf, p), p)
+            return self._empty
+        if self._scratch.shape[0] < n:
+            # Columns win_length..n_fft stay zero: the FFT's zero padding.
+            self._scratch = np.zeros((max(n, 2 * self._scratch.shape[0]), p.n_fft), dtype=np.float32)
+        windowed = self._scratch[:n]
+        window, _ = _cached_tables(p)
+        np.multiply(_cut_frames(self._buf[:total], p), window, out=windowed[:, : p.win_length])
+        spec = np.fft.rfft(windowed, axis=-1)
+        out = np.square(spec.real)
+        out += np.square(spec.imag)
         # Keep everything from the start of the next (incomplete) frame.
-        self._pending = buf[n * p.hop_length :].copy()
+        keep = total - n * p.hop_length
+        self._buf[:keep] = self._buf[n * p.hop_length : total]
+        self._n = keep
         self.frames_emitted += n
-        return out
+        return out.astype(np.float32, copy=False)
 
 
 class LogMelStream:

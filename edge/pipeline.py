@@ -358,8 +358,9 @@ class Listener:
         buf = np.concatenate((self._lvl_rest, y)) if self._lvl_rest.size else y
         m = buf.shape[0] // bs
         if m:
-            seg = buf[: m * bs].reshape(m, bs).astype(np.float64)
-            self._block_ms.extend(np.mean(seg * seg, axis=1).tolist())
+            seg = buf[: m * bs].reshape(m, bs)
+            # float64 accumulation without a float64 copy of the audio
+            self._block_ms.extend((np.einsum("ij,ij->i", seg, seg, dtype=np.float64) / bs).tolist())
             self._lvl_blocks += m
         self._lvl_rest = buf[m * bs :].copy()
 
