@@ -83,8 +83,8 @@ def random_variant(rng: np.random.Generator) -> AlarmVariant:
         harmonics=harm,
         level_dbfs=float(rng.uniform(-35.0, -3.0)),
         wobble_hz=float(rng.uniform(0.0, 40.0)),
-        rt60_s=float(rng.choice([0.0, rng.uniform(0.15, 0.9)])),
-        wet=float(rng.uniform(0.1, 0.6)),
+        rt60_s=float(rng.choice([0.0, rng.uniform(0.15, 0.7)])),
+        wet=float(rng.uniform(0.1, 0.5)),
     )
 
 
@@ -146,10 +146,102 @@ def colored_noise(n_samples: int, rng: np.random.Generator, exponent: float) -> 
     return (y / (np.std(y) + 1e-12)).astype(np.float32)
 
 
-def synth_alarm_clip(kind: str, duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A random training variant: random device/room, random phase, light room noise."""
+def synth_alarm_example(kind: str, duration_s: float, sr: int,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random training variant and its beep ``[on, off)`` intervals in seconds ``(n, 2)``.
+
+    Random device/room, random pattern phase, light coloured-noise floor. The
+    intervals are the dry beeps, so training can label a crop by whether it
+    holds beep energy (the pauses are only room noise).
+    """
     v = random_variant(rng)
-    y = synth_alarm(kind, duration_s, sr, rng, v, start_s=-float(rng.uniform(0, pattern_period(kind) * 0.6)))
+    start = -float(rng.uniform(0, pattern_period(kind) * 0.6))
+    y = synth_alarm(kind, duration_s, sr, rng, v, start_s=start)
     noise_db = v.level_dbfs - float(rng.uniform(15.0, 45.0))
     y = y + colored_noise(y.shape[0], rng, float(rng.uniform(0.0, 2.0))) * 10 ** (noise_db / 20)
+    return np.clip(y, -1.0, 1.0).astype(np.float32), beep_intervals(kind, duration_s, start)
+
+
+def synth_alarm_clip(kind: str, duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A random training variant: random device/room, random phase, light room noise."""
+    return synth_alarm_example(kind, duration_s, sr, rng)[0]
+
+
+def _band_noise(n: int, sr: int, rng: np.random.Generator, lo_hz: float, hi_hz: float) -> np.ndarray:
+    """Gaussian noise band-limited to ``[lo_hz, hi_hz]`` (FFT mask), unit RMS."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    spec[(f < lo_hz) | (f > hi_hz)] = 0.0
+    y = np.fft.irfft(spec, n)
+    return (y / (np.std(y) + 1e-12)).astype(np.float32)
+
+
+#: Components :func:`room_noise_clip` draws from.
+ROOM_NOISE_KINDS = ("pink", "brown", "white", "hum", "fan", "fridge", "clatter", "tone")
+
+
+def room_noise_clip(duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic room tone with no event: a random mix of noise-floor components, float32 in [-1, 1].
+
+    Always a pink/brown/white floor, plus (each at random) mains hum (50 or 60 Hz
+    and harmonics), a fan (band-limited noise with blade-rate amplitude
+    modulation and a blade-pass tone), a fridge compressor (100/120 Hz buzz),
+    faint clatter bursts, and a *continuous* 2-4 kHz tone (a steady whistle or
+    test tone: not an alarm, whose beeps have gaps). RMS level -70..-25 dBFS.
+    Used as ``background`` (all-negative) training clips.
+    """
+    n = int(round(duration_s * sr))
+    t = np.arange(n) / sr
+    x = colored_noise(n, rng, float(rng.choice([0.0, 1.0, 2.0, rng.uniform(0.5, 2.0)])))
+    x *= 10 ** (rng.uniform(-12.0, 0.0) / 20)
+    if rng.random() < 0.5:
+        x += colored_noise(n, rng, float(rng.uniform(1.0, 2.0))) * 10 ** (rng.uniform(-12.0, 0.0) / 20)
+    if rng.random() < 0.5:  # mains hum
+        f0 = float(rng.choice([50.0, 60.0]))
+        for k in range(1, int(rng.integers(2, 7))):
+            x += np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) * 10 ** (rng.uniform(-30.0, -3.0) / 20)
+    if rng.random() < 0.4:  # fan: broadband whoosh modulated at the blade rate + blade-pass tone
+        hi = float(rng.uniform(800.0, 6000.0))
+        rate = float(rng.uniform(2.0, 30.0))
+        am = 1.0 + rng.uniform(0.05, 0.5) * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+        g = 10 ** (rng.uniform(-6.0, 6.0) / 20)
+        x += _band_noise(n, sr, rng, float(rng.uniform(20.0, 200.0)), hi) * am * g
+        x += np.sin(2 * np.pi * rng.uniform(30.0, 300.0) * t) * 10 ** (rng.uniform(-24.0, -6.0) / 20)
+    if rng.random() < 0.3:  # fridge / compressor buzz
+        f0 = float(rng.choice([100.0, 120.0]))
+        buzz = sum(np.sign(np.sin(2 * np.pi * f0 * k * t)) / k for k in (1, 2, 3))
+        x += buzz * 10 ** (rng.uniform(-24.0, -6.0) / 20)
+    if rng.random() < 0.3:  # clatter: short decaying noise bursts
+        for onset in rng.uniform(0.0, max(duration_s - 0.15, 0.01), int(rng.integers(1, 6))):
+            m = int(rng.uniform(0.02, 0.12) * sr)
+            i = int(onset * sr)
+            burst = rng.standard_normal(m) * np.exp(-np.arange(m) / (rng.uniform(0.005, 0.03) * sr))
+            x[i:i + m] += (burst * 10 ** (rng.uniform(0.0, 15.0) / 20))[: n - i]
+    if rng.random() < 0.3:  # continuous tone (no on/off pattern)
+        v = random_variant(rng)
+        v = AlarmVariant(f0=float(rng.uniform(2000.0, 4000.0)), harmonics=v.harmonics, wobble_hz=v.wobble_hz)
+        x += piezo_tone(n, sr, v, rng) * 10 ** (rng.uniform(0.0, 20.0) / 20)
+    x = x / (np.sqrt(np.mean(x**2)) + 1e-12) * 10 ** (rng.uniform(-70.0, -25.0) / 20)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def steady_tone_clip(duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A continuous 2-4 kHz piezo-like tone (no on/off pattern) in light room noise, float32 in [-1, 1].
+
+    Not an alarm: smoke/CO alarms beep (T3, T4 or fast beeping), so training
+    uses these as ``background`` to keep "a 3 kHz tone is present" from being
+    enough for an alarm label. Random level -35..-3 dBFS, slow level drift, room reverb.
+    """
+    n = int(round(duration_s * sr))
+    v = random_variant(rng)
+    v = AlarmVariant(f0=float(rng.uniform(2000.0, 4000.0)), harmonics=v.harmonics, level_dbfs=v.level_dbfs,
+                     wobble_hz=v.wobble_hz, rt60_s=v.rt60_s, wet=v.wet)
+    t = np.arange(n) / sr
+    drift = 1.0 + rng.uniform(0.0, 0.3) * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 2 * np.pi))
+    y = piezo_tone(n, sr, v, rng) * drift
+    if v.rt60_s > 0:
+        y = apply_reverb(y.astype(np.float32), synthetic_rir(rng, sr, v.rt60_s), v.wet)
+    y = y / (np.max(np.abs(y)) + 1e-12) * 10 ** (v.level_dbfs / 20)
+    noise_db = v.level_dbfs - float(rng.uniform(15.0, 45.0))
+    y = y + colored_noise(n, rng, float(rng.uniform(0.0, 2.0))) * 10 ** (noise_db / 20)
     return np.clip(y, -1.0, 1.0).astype(np.float32)

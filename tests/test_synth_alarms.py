@@ -67,3 +67,68 @@ def test_committed_demo_recording_is_what_the_generator_writes(tmp_path) -> None
     assert DEFAULT_PATH.read_bytes() == fresh.read_bytes()
     x, sr = read_audio(fresh)
     assert sr == 16000 and 29.0 <= x.shape[0] / sr <= 31.0
+
+
+PATTERNS_N = {"T3": 3, "T4": 4}
+
+
+@pytest.mark.parametrize("kind", ["T3", "T4"])
+def test_training_example_reports_where_its_beeps_are(kind: str) -> None:
+    from edge.synth_alarms import synth_alarm_example
+
+    x, iv = synth_alarm_example(kind, 8.0, SR, np.random.default_rng(5))
+    assert x.shape == (8 * SR,) and iv.shape[1] == 2 and len(iv) >= PATTERNS_N[kind]
+    # Inside the beeps the 2.9-3.5 kHz band is far louder than in the pauses.
+    t = np.arange(x.shape[0]) / SR
+    inside = ((t[:, None] >= iv[None, :, 0]) & (t[:, None] < iv[None, :, 1])).any(axis=1)
+    far = np.ones_like(inside)
+    for on, off in iv:  # keep reverb tails (<= 0.9 s) out of the "pause" samples
+        far &= (t < on - 0.05) | (t > off + 1.0)
+    assert far.any()
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(x.shape[0], 1 / SR)
+    spec[(f < 2800) | (f > 3600)] = 0
+    tone = np.fft.irfft(spec, x.shape[0])
+    assert np.mean(tone[inside] ** 2) > 30 * np.mean(tone[far] ** 2)
+
+
+def test_room_noise_clips_are_varied_quiet_and_reproducible() -> None:
+    from edge.synth_alarms import room_noise_clip
+
+    a = [room_noise_clip(2.0, SR, np.random.default_rng(s)) for s in range(8)]
+    b = room_noise_clip(2.0, SR, np.random.default_rng(0))
+    assert np.array_equal(a[0], b)
+    levels = [10 * np.log10(np.mean(x**2)) for x in a]
+    assert all(-71.0 <= lv <= -24.0 for lv in levels) and np.ptp(levels) > 5.0
+    # Spectral shape differs between draws (not one noise colour at different levels).
+    tilt = [np.log(np.sum(np.abs(np.fft.rfft(x))[:1000] ** 2) / np.sum(np.abs(np.fft.rfft(x))[4000:] ** 2))
+            for x in a]
+    assert np.ptp(tilt) > 2.0
+
+
+def test_synthetic_alarm_crops_are_labelled_only_when_they_hold_beeps() -> None:
+    pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
+    from edge.frontend import FrontendParams
+    from edge.train.augment import AugmentParams, BatchMaker
+    from edge.train.recipe import synthetic_alarms
+
+    fp = FrontendParams()
+    clips = synthetic_alarms(3, SR, seed=1)
+    labels = ("smoke_alarm", "co_alarm")
+    maker = BatchMaker(clips, labels, 96, fp, AugmentParams(), np.ones(len(clips)), 0.0, 0)
+    rng = np.random.default_rng(0)
+    band = slice(44, 54)  # mel bands around 3 kHz
+    for lab in labels:
+        idx = np.array([i for i, x in enumerate(clips.labels) if x == lab] * 40)
+        x, holds = maker.sampler.crops_labelled(idx, rng)
+        assert 0.6 < holds.mean() < 1.0, (lab, holds.mean())  # mostly beeps, some pause-only negatives
+        loud = np.log(x[:, :, band].max(axis=(1, 2)) + 1e-12)
+        # Every crop labelled as the alarm is louder in the alarm band than every pause-only crop of its clip.
+        for i in np.unique(idx):
+            sel = idx == i
+            if holds[sel].any() and (~holds[sel]).any():
+                assert loud[sel][holds[sel]].min() > loud[sel][~holds[sel]].max() - 1.0
+    # Batches carry both: alarm-labelled crops and pause-only crops with an all-zero (background) target.
+    _, y = maker.batch(256, rng, augment=False)
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    assert (y.sum(axis=1) == 0).any() and (y[:, 0] == 1).any() and (y[:, 1] == 1).any()

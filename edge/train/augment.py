@@ -44,6 +44,9 @@ class AugmentParams:
     time_mask_frames: int = 12
     freq_masks: int = 2
     freq_mask_bands: int = 8
+    #: a crop of a synthetic alarm is labelled only if it covers this much beep (s): a T3 crop
+    #: needs 0.2 s (a partial 0.5 s beep), a T4 crop two of its 0.1 s beeps
+    min_active_s: tuple[tuple[str, float], ...] = (("smoke_alarm", 0.2), ("co_alarm", 0.15))
 
 
 def mel_power(x: np.ndarray, fp: FrontendParams) -> np.ndarray:
@@ -52,41 +55,68 @@ def mel_power(x: np.ndarray, fp: FrontendParams) -> np.ndarray:
 
 
 class CropSampler:
-    """Draws event-energy-aware ``crop``-frame crops from per-clip mel power.
+    """Draws event-energy-aware ``crop``-frame crops from per-clip mel power, with a "holds the event" flag.
 
     Event clips: the crop start is drawn with probability ~ sqrt(energy in the
-    crop) (silent stretches are rarely labelled as the event). Background
-    clips: uniform. Clips shorter than a crop are placed at a random offset in
-    zero power (the front end's silence floor, as the evaluation pads).
+    crop) (silent stretches are rarely labelled as the event). Clips with an
+    activity mask (synthetic alarms, whose beeps are known): a crop holds the
+    event only if it covers at least ``min_active`` active frames (label by the
+    active part, as for the real clips); starts are drawn 80 % among those
+    crops and 20 % uniformly, so the pauses between beeps appear as negatives.
+    Background clips: uniform. Clips shorter than a crop are placed at a
+    random offset in zero power (the front end's silence floor, as the
+    evaluation pads).
     """
 
-    def __init__(self, mels: list[np.ndarray], labels: list[str], crop: int) -> None:
+    def __init__(self, mels: list[np.ndarray], labels: list[str], crop: int,
+                 active: list[np.ndarray | None] | None = None, min_active: dict[str, int] | None = None,
+                 p_active: float = 0.8) -> None:
         self.mels = mels
         self.crop = crop
         self._probs: list[np.ndarray | None] = []
-        for m, lab in zip(mels, labels, strict=True):
+        #: per clip, per crop start: does the crop hold the labelled sound (None = always)
+        self._holds: list[np.ndarray | None] = []
+        active = active or [None] * len(mels)
+        min_active = min_active or {}
+        for m, lab, act in zip(mels, labels, active, strict=True):
+            self._holds.append(None)
             if m.shape[0] <= crop or lab == BACKGROUND:
                 self._probs.append(None)
+                continue
+            if act is not None:
+                ca = np.concatenate([[0], np.cumsum(act[: m.shape[0]].astype(np.int64))])
+                holds = (ca[crop:] - ca[:-crop]) >= min_active.get(lab, 1)
+                p = np.full(holds.shape[0], (1.0 - p_active) / holds.shape[0])
+                if holds.any():
+                    p[holds] += p_active / holds.sum()
+                self._holds[-1] = holds
+                self._probs.append(p / p.sum())
                 continue
             cs = np.concatenate([[0.0], np.cumsum(m.sum(axis=1, dtype=np.float64))])
             win = cs[crop:] - cs[:-crop]  # energy of the crop starting at each frame
             p = np.sqrt(np.maximum(win, 0.0)) + 0.02 * np.sqrt(win.max() + 1e-20) + 1e-20
             self._probs.append(p / p.sum())
 
-    def crop_one(self, i: int, rng: np.random.Generator) -> np.ndarray:
+    def crop_one(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
         m = self.mels[i]
         c = self.crop
         if m.shape[0] <= c:
             out = np.zeros((c, m.shape[1]), np.float32)
             off = int(rng.integers(0, c - m.shape[0] + 1))
             out[off: off + m.shape[0]] = m
-            return out
+            return out, True
         p = self._probs[i]
         start = int(rng.integers(0, m.shape[0] - c + 1)) if p is None else int(rng.choice(p.shape[0], p=p))
-        return m[start: start + c]
+        holds = self._holds[i]
+        return m[start: start + c], bool(holds is None or holds[start])
+
+    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(len(idx), crop, n_mels)`` crops and a bool ``(len(idx),)``: crop holds its clip's sound."""
+        got = [self.crop_one(int(i), rng) for i in idx]
+        return np.stack([g[0] for g in got]), np.array([g[1] for g in got], dtype=bool)
 
     def crops(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([self.crop_one(int(i), rng) for i in idx])
+        return self.crops_labelled(idx, rng)[0]
 
 
 def _power(x: np.ndarray) -> np.ndarray:
@@ -126,7 +156,8 @@ class BatchMaker:
         off = np.float32(fp.log_offset)
         self.mels = ([np.maximum(np.exp(m) - off, 0.0).astype(np.float32) for m in clips.mels] if clips.mels
                      else [mel_power(x, fp) for x in clips.audio])
-        self.sampler = CropSampler(self.mels, clips.labels, crop)
+        min_active = {lab: int(round(sec * fp.frame_rate)) for lab, sec in aug.min_active_s}
+        self.sampler = CropSampler(self.mels, clips.labels, crop, clips.activity(), min_active)
         self.labels = labels
         self.aug = aug
         self.n = len(clips)
@@ -144,9 +175,9 @@ class BatchMaker:
     def batch(self, n: int, rng: np.random.Generator, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
         a = self.aug
         idx = rng.choice(self.n, size=n, p=self.weights)
-        x = self.sampler.crops(idx, rng)
+        x, holds = self.sampler.crops_labelled(idx, rng)
         y = np.zeros((n, len(self.labels)), np.float32)
-        has = self.target_of[idx] >= 0
+        has = (self.target_of[idx] >= 0) & holds
         y[np.nonzero(has)[0], self.target_of[idx][has]] = 1.0
         if augment:
             x = x.copy()
@@ -154,11 +185,11 @@ class BatchMaker:
             mix = np.nonzero((rng.random(n) < a.p_mix_event) & has)[0]
             if mix.size and self.event_idx.size:
                 j = rng.choice(self.event_idx, size=mix.size)
-                other = self.sampler.crops(j, rng)
+                other, other_holds = self.sampler.crops_labelled(j, rng)
                 g = 10 ** (rng.uniform(-6.0, 0.0, mix.size) / 10) * _power(x[mix]) / _power(other)
                 x[mix] += other * g[:, None, None]
                 tj = self.target_of[j]
-                ok = tj >= 0
+                ok = (tj >= 0) & other_holds
                 y[mix[ok], tj[ok]] = 1.0
             x = reverb_power(x, rng, a, self.fp.frame_rate)
             # Background clip at 0-20 dB SNR.

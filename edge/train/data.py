@@ -115,25 +115,34 @@ class ClipSet:
     groups: list[str]
     rows: list[Row | None] = field(default_factory=list)
     mels: list[np.ndarray] = field(default_factory=list)  # log-mel (n_frames, n_mels) per clip, if computed
+    #: Per clip, a bool ``(n_frames,)`` mask of the frames holding the labelled sound (synthetic clips,
+    #: whose beeps are known), or None (real clips: labelled as a whole). Empty = all None.
+    active: list[np.ndarray | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.audio)
 
+    def activity(self) -> list[np.ndarray | None]:
+        """``active`` padded with None to one entry per clip."""
+        return self.active if self.active else [None] * len(self)
+
     def subset(self, idx: list[int] | np.ndarray) -> ClipSet:
+        act = self.activity()
         return ClipSet([self.audio[i] for i in idx], [self.labels[i] for i in idx],
                        [self.groups[i] for i in idx], [self.rows[i] for i in idx],
-                       [self.mels[i] for i in idx] if self.mels else [])
+                       [self.mels[i] for i in idx] if self.mels else [], [act[i] for i in idx])
 
     def extend(self, other: ClipSet) -> ClipSet:
         mels = self.mels + other.mels if (self.mels and other.mels) else []
         return ClipSet(self.audio + other.audio, self.labels + other.labels, self.groups + other.groups,
-                       self.rows + other.rows, mels)
+                       self.rows + other.rows, mels, self.activity() + other.activity())
 
     def with_mels(self, fp) -> ClipSet:  # noqa: ANN001 - FrontendParams, imported lazily
         """Same clips with their log-mel computed by the runtime front end (once)."""
         from edge.frontend import logmel
 
-        return ClipSet(self.audio, self.labels, self.groups, self.rows, [logmel(x, fp) for x in self.audio])
+        return ClipSet(self.audio, self.labels, self.groups, self.rows, [logmel(x, fp) for x in self.audio],
+                       self.active)
 
 
 def recording_group(path: Path, fallback: str) -> str:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from edge.contract import ModelContract
 from edge.evaluate.clips import POOLINGS, decide, metrics, pool_scores
 from edge.frontend import FrontendParams
-from edge.synth_alarms import PATTERN_LABEL, synth_alarm_clip
+from edge.synth_alarms import PATTERN_LABEL, room_noise_clip, steady_tone_clip, synth_alarm_example
 from edge.train import data as D
 from edge.train.augment import AugmentParams, BatchMaker
 from edge.train.export import StreamCalibration, check_fp32, export_fp32, quantize_int8
@@ -40,7 +40,7 @@ MODEL_VERSION = "homesound-1.0"
 
 @dataclass(frozen=True)
 class Schedule:
-    epochs: int = 20
+    epochs: int = 24
     steps_per_epoch: int = 50
     batch_size: int = 32
     lr: float = 3e-3
@@ -49,12 +49,18 @@ class Schedule:
     label_smoothing: float = 0.05
     pos_weight: float = 4.0  # positives are ~1/19 of the targets; weight them up so they are learnt early
     synth_per_pattern: int = 40
+    synth_room_noise: int = 60  # synthetic room-tone background clips
+    steady_tones: int = 30  # continuous-tone background clips (an alarm must beep) ...
+    steady_tone_mass: float = 0.5  # ... sampled with this mass (relative to one event class)
     background_mass: float = 4.0  # sampling mass of background relative to one event class
+    alarm_mass: float = 2.0  # smoke/CO: their temporal patterns (T3 vs T4 vs fast beeping) need more examples
+    synth_background_share: float = 0.15  # share of background mass given to synthetic room noise
     inner_val_frac: float = 0.2
     calib_clips: int = 60
 
 
-QUICK = Schedule(epochs=2, steps_per_epoch=6, batch_size=32, warmup_epochs=0, synth_per_pattern=6, calib_clips=6)
+QUICK = Schedule(epochs=2, steps_per_epoch=6, batch_size=32, warmup_epochs=0, synth_per_pattern=6, synth_room_noise=6,
+                 steady_tones=4, calib_clips=6)
 
 
 def _seed_all(seed: int) -> None:
@@ -62,28 +68,75 @@ def _seed_all(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
-def synthetic_alarms(n_per_pattern: int, sr: int, seed: int, duration_s: float = 5.0) -> D.ClipSet:
+ALARM_LABELS = frozenset(PATTERN_LABEL.values())
+#: Length (s) of each synthetic clip: T4 clips hold more than one 5.7 s period, so most have a burst.
+SYNTH_SECONDS = {"T3": 6.0, "T4": 8.0}
+
+
+def beep_frames(intervals: np.ndarray, n_frames: int, fp: FrontendParams) -> np.ndarray:
+    """Bool ``(n_frames,)``: frames whose centre lies inside a beep interval (seconds ``(n, 2)``)."""
+    centre = (np.arange(n_frames) * fp.hop_length + fp.win_length / 2) / fp.sample_rate
+    if intervals.size == 0:
+        return np.zeros(n_frames, dtype=bool)
+    return ((centre[:, None] >= intervals[None, :, 0]) & (centre[:, None] < intervals[None, :, 1])).any(axis=1)
+
+
+def synthetic_alarms(n_per_pattern: int, sr: int, seed: int) -> D.ClipSet:
+    """T3 (smoke) / T4 (CO) clips with their beep-frame masks (crops are labelled by the beeps they hold)."""
+    fp = FrontendParams(sample_rate=sr)
     rng = np.random.default_rng([seed, 8201])
-    audio, labels, groups = [], [], []
+    audio, labels, groups, intervals = [], [], [], []
     for kind, lab in PATTERN_LABEL.items():
         for k in range(n_per_pattern):
-            audio.append(synth_alarm_clip(kind, duration_s, sr, rng))
+            x, iv = synth_alarm_example(kind, SYNTH_SECONDS[kind], sr, rng)
+            audio.append(x)
+            intervals.append(iv)
             labels.append(lab)
             groups.append(f"synth-{kind}-{k}")
-    return D.ClipSet(audio, labels, groups, [None] * len(audio)).with_mels(FrontendParams(sample_rate=sr))
+    clips = D.ClipSet(audio, labels, groups, [None] * len(audio)).with_mels(fp)
+    clips.active = [beep_frames(iv, m.shape[0], fp) for iv, m in zip(intervals, clips.mels, strict=True)]
+    return clips
 
 
-def sampling_weights(clips: D.ClipSet, background_mass: float) -> np.ndarray:
-    """Equal mass per label (background ``background_mass``); real and synthetic clips of a label share it."""
+def synthetic_room_noise(n_clips: int, sr: int, seed: int, duration_s: float = 6.0) -> D.ClipSet:
+    """Synthetic room-tone clips (noise floors, hum, fans, clatter, steady tones) as ``background``."""
+    rng = np.random.default_rng([seed, 7001])
+    audio = [room_noise_clip(duration_s, sr, rng) for _ in range(n_clips)]
+    return D.ClipSet(audio, [D.BACKGROUND] * n_clips, [f"synth-room-{k}" for k in range(n_clips)],
+                     [None] * n_clips).with_mels(FrontendParams(sample_rate=sr))
+
+
+def synthetic_steady_tones(n_clips: int, sr: int, seed: int, duration_s: float = 6.0) -> D.ClipSet:
+    """Continuous 2-4 kHz tones (no beep pattern) as ``background``: negatives for the alarm labels."""
+    rng = np.random.default_rng([seed, 7002])
+    audio = [steady_tone_clip(duration_s, sr, rng) for _ in range(n_clips)]
+    return D.ClipSet(audio, [D.BACKGROUND] * n_clips, [f"synth-tone-{k}" for k in range(n_clips)],
+                     [None] * n_clips).with_mels(FrontendParams(sample_rate=sr))
+
+
+def sampling_weights(clips: D.ClipSet, background_mass: float, synth_share: float = 0.5,
+                     synth_background_share: float = 0.15, alarm_mass: float = 1.0, n_steady: int = 0,
+                     steady_mass: float = 0.0) -> np.ndarray:
+    """Equal mass per label (background ``background_mass``, smoke/CO ``alarm_mass``), real/synthetic split.
+
+    Synthetic clips get ``synth_share`` of an event label's mass (``synth_background_share`` of
+    background's) when the label also has real clips, all of it otherwise. The last ``n_steady``
+    clips (steady-tone negatives) are set apart with their own ``steady_mass``.
+    """
     w = np.zeros(len(clips))
-    for lab in set(clips.labels):
-        idx = np.array([i for i, x in enumerate(clips.labels) if x == lab])
-        mass = background_mass if lab == D.BACKGROUND else 1.0
+    n_main = len(clips) - n_steady
+    if n_steady:
+        w[n_main:] = steady_mass / n_steady
+    for lab in set(clips.labels[:n_main]):
+        idx = np.array([i for i, x in enumerate(clips.labels[:n_main]) if x == lab])
+        mass = background_mass if lab == D.BACKGROUND else alarm_mass if lab in ALARM_LABELS else 1.0
         real = np.array([clips.rows[i] is not None for i in idx])
-        for part in (real, ~real):
-            if part.any():
-                share = 0.5 if (real.any() and (~real).any()) else 1.0
-                w[idx[part]] = mass * share / part.sum()
+        share = synth_background_share if lab == D.BACKGROUND else synth_share
+        if real.all() or not real.any():
+            w[idx] = mass / idx.size
+            continue
+        w[idx[real]] = mass * (1.0 - share) / real.sum()
+        w[idx[~real]] = mass * share / (~real).sum()
     return w
 
 
@@ -185,7 +238,10 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     labels = tuple(lab for lab in ALL_LABELS if lab in present)
     real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
     tr_idx, va_idx = D.inner_split(real, sched.inner_val_frac, seed)
-    train_clips = real.subset(tr_idx).extend(synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed))
+    train_clips = (real.subset(tr_idx).extend(synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed))
+                   .extend(synthetic_room_noise(sched.synth_room_noise, fp.sample_rate, seed)))
+    n_before_tones = len(train_clips)
+    train_clips = train_clips.extend(synthetic_steady_tones(sched.steady_tones, fp.sample_rate, seed))
     val_clips = real.subset(va_idx)
 
     model = BlockClassifier(len(labels), fp.n_mels, BLOCK_FRAMES, WINDOW_BLOCKS)
@@ -195,7 +251,10 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
     aug = AugmentParams()
     maker = BatchMaker(train_clips, labels, window_frames, fp, aug,
-                       sampling_weights(train_clips, sched.background_mass), sched.label_smoothing, seed)
+                       sampling_weights(train_clips, sched.background_mass,
+                                        synth_background_share=sched.synth_background_share,
+                                        alarm_mass=sched.alarm_mass, n_steady=len(train_clips) - n_before_tones,
+                                        steady_mass=sched.steady_tone_mass), sched.label_smoothing, seed)
     rng = np.random.default_rng([seed, 1])
 
     opt = torch.optim.AdamW(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
