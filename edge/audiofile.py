@@ -214,6 +214,21 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return data, rate
 
 
+def read_mono(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A whole file as mono float32 ``(n_samples,)`` at ``sample_rate`` Hz.
+
+    Channels are averaged; another rate is converted with soxr. Errors are
+    one-line :class:`AudioFileError` s.
+    """
+    data, rate = read_audio(path)
+    x = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
+    if rate != sample_rate:
+        import soxr
+
+        x = soxr.resample(x, rate, sample_rate).astype(np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 def write_wav(path: str | Path, data: np.ndarray, sample_rate: int, sample_format: str = "s16") -> Path:
     """Write ``data`` ((frames,) or (frames, channels), float in [-1, 1]) as a WAV file.
 

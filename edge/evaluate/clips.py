@@ -110,23 +110,13 @@ def read_eval_manifest(path: str | Path) -> list[ManifestClip]:
 
 
 def read_audio(path: Path, sr: int) -> np.ndarray:
-    """Mono float32 samples at ``sr`` Hz (WAV/FLAC/OGG via soundfile; resampled with soxr)."""
-    try:
-        import soundfile as sf
-    except ImportError:
-        raise EvalError("reading clips needs the 'soundfile' package (pip install edge-listener[audio])") from None
-    if not path.is_file():
-        raise EvalError(f"{path}: audio file not found")
-    try:
-        x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises several types for unreadable files
-        raise EvalError(f"{path}: cannot read audio ({str(e).splitlines()[0][:120]})") from None
-    x = x.mean(axis=1)
-    if file_sr != sr:
-        import soxr
+    """Mono float32 samples at ``sr`` Hz (see :func:`edge.audiofile.read_mono`)."""
+    from edge.audiofile import AudioFileError, read_mono
 
-        x = soxr.resample(x, file_sr, sr).astype(np.float32)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    try:
+        return read_mono(path, sr)
+    except AudioFileError as e:
+        raise EvalError(str(e)) from None
 
 
 def clip_window_scores(classifier, audio: np.ndarray) -> np.ndarray:

@@ -78,16 +78,13 @@ def load_manifest(data_dir: str | Path) -> list[Clip]:
 
 
 def load_audio(path: Path) -> np.ndarray:
-    """Mono float32 samples of a 16 kHz file, ``(n_samples,)``."""
-    import soundfile as sf
+    """Mono float32 samples at 16 kHz, ``(n_samples,)``."""
+    from edge.audiofile import AudioFileError, read_mono
 
     try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    if sr != SAMPLE_RATE:
-        raise DataError(f"{path}: sample rate {sr} Hz, expected {SAMPLE_RATE}")
-    return x.mean(axis=1)
+        return read_mono(path, SAMPLE_RATE)
+    except AudioFileError as e:
+        raise DataError(str(e)) from None
 
 
 # --- decisions and thresholds -------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.audiofile import read_audio, write_wav
+from edge.audiofile import read_mono, write_wav
 from edge.evaluate.sed_metrics import write_annotations
 
 SAMPLE_RATE = 16000
@@ -106,14 +106,8 @@ def read_manifest(path: str | Path, folds: Sequence[int] | None = None) -> list[
 
 
 def load_mono(path: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """A clip as float32 mono at ``sr`` Hz (resampled with soxr if needed)."""
-    data, rate = read_audio(path)
-    x = data.mean(axis=1).astype(np.float32) if data.ndim == 2 else data.astype(np.float32)
-    if rate != sr:
-        import soxr
-
-        x = soxr.resample(x, rate, sr).astype(np.float32)
-    return x
+    """A clip as float32 mono at ``sr`` Hz."""
+    return read_mono(path, sr)
 
 
 def active_region(x: np.ndarray, sr: int = SAMPLE_RATE, trim_db: float = 35.0,

@@ -91,19 +91,13 @@ def select_folds(rows: list[Row], folds: list[int] | tuple[int, ...] | None) -> 
 
 
 def load_audio(path: Path, sr: int) -> np.ndarray:
-    """Mono float32 audio at ``sr`` Hz (resampled with soxr if needed)."""
-    import soundfile as sf
+    """Mono float32 audio at ``sr`` Hz (see :func:`edge.audiofile.read_mono`)."""
+    from edge.audiofile import AudioFileError, read_mono
 
     try:
-        x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises several types for unreadable files
-        raise DataError(f"{path}: cannot read audio ({str(e).splitlines()[0][:120]})") from None
-    x = x.mean(axis=1)
-    if file_sr != sr:
-        import soxr
-
-        x = soxr.resample(x, file_sr, sr).astype(np.float32)
-    return np.ascontiguousarray(x, dtype=np.float32)
+        return read_mono(path, sr)
+    except AudioFileError as e:
+        raise DataError(str(e)) from None
 
 
 @dataclass
