@@ -50,6 +50,7 @@ class Lifecycle:
         self.reloads = 0
         self._reload = threading.Event()
         self._stopping = False
+        self._stop_requested = False
         self._next_ping = 0.0
         listener.on_tick = self.tick
 
@@ -59,8 +60,10 @@ class Lifecycle:
         signal.signal(signal.SIGHUP, self._on_hup)
 
     def _on_stop(self, signum: int, frame: Any) -> None:
+        # STOPPING=1 is sent from the processing loop (tick / run's end), never
+        # from here, so no watchdog ping of the loop can follow it.
+        self._stop_requested = True
         self.listener.stop()
-        self._notify_stopping()
 
     def _on_hup(self, signum: int, frame: Any) -> None:
         self._reload.set()  # the work happens in tick(), on the processing thread
@@ -76,7 +79,9 @@ class Lifecycle:
         if not self.ready and (lis.health_state.inferences > 0 or lis.mic != "ok"):
             self.ready = True
             self.notifier.ready("listening" if lis.mic == "ok" else f"microphone {lis.mic}")
-        if self.ping_every_s is not None:
+        if self._stop_requested:
+            self._notify_stopping()
+        if self.ping_every_s is not None and not self._stopping:  # no pings once STOPPING=1 was sent
             now = time.monotonic()
             if now >= self._next_ping:
                 self._next_ping = now + self.ping_every_s
