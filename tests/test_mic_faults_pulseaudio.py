@@ -107,7 +107,7 @@ class Lines:
 def test_mic_lost_when_sound_server_dies_and_detection_resumes_after_restart(tiny_model, tmp_path, wav_writer):
     pulse = PulseServer(tmp_path / "pa")
     pulse.start()
-    x = bursts([(1000.0, 0.0, 1.5)], 1.5, 48000)
+    x = bursts([(1000.0, 0.0, 3.0)], 3.0, 48000)
     tone = wav_writer("tone.wav", np.stack([x, x], axis=1), 48000)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("audio: {source: mic, device: pulse}\n"
@@ -133,9 +133,14 @@ def test_mic_lost_when_sound_server_dies_and_detection_resumes_after_restart(tin
         assert err.wait(r"microphone back", 20, after=t_back), err.text()
         back = err.wait(r"edge: status mic=(silent|ok) .* reopens=[1-9]", 10, after=t_back)
         assert back, err.text()
-        t_play = time.monotonic()
-        pulse.play(tone)
-        assert out.wait(r'"state": ?"off"', 10, after=t_play), (out.text(), err.text())
+        # The tone may land while a silence-triggered reopen is in progress (seconds under load):
+        # play it again until it is heard, at most three times.
+        for _ in range(3):
+            t_play = time.monotonic()
+            pulse.play(tone)
+            if out.wait(r'"state": ?"off"', 8, after=t_play):
+                break
+        assert out.wait(r'"state": ?"off"', 0.1, after=t_back), (out.text(), err.text())
         events = [json.loads(line) for _, line in out.lines]
         after = [(e["label"], e["state"]) for e in events]
         assert ("mid_tone", "on") in after and ("mid_tone", "off") in after, events
