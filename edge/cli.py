@@ -181,6 +181,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_config_and_model(p: argparse.ArgumentParser) -> None:
+    """The ``--config`` and ``--model`` options shared by the commands that run the listener."""
+    p.add_argument("--config", metavar="FILE", help="configuration file (YAML; default: built-in defaults)")
+    p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(prog="edge", description="Always-on household sound listener.")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -188,10 +194,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
     p = sub.add_parser("run", help="listen continuously (microphone or a recording) and emit events",
                        description="The always-on job: audio source -> classifier -> events on stdout/MQTT.")
-    p.add_argument("--config", metavar="FILE", help="configuration file (YAML; default: built-in defaults)")
+    add_config_and_model(p)
     p.add_argument("--source", metavar="mic|FILE", help="'mic' or an audio file (overrides audio.source)")
     p.add_argument("--realtime", action="store_true", help="pace a file source at real time")
-    p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
     p.add_argument("--verbose", action="store_true", help="print health figures on stderr")
     p.set_defaults(func=cmd_run)
 
@@ -199,16 +204,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
                        description="Print one JSON object per detected sound (label, onset, offset in seconds "
                                    "from the start of the file, score, ...).")
     p.add_argument("file", metavar="FILE", help="audio file (WAV; FLAC etc. when soundfile is installed)")
-    p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
-    p.add_argument("--config", metavar="FILE", help="configuration file (detector settings etc.)")
+    add_config_and_model(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("demo", help="run the listener on the bundled demo recording",
                        description="Run the always-on job on the bundled demo recording (generated room noise "
                                    "with a T3 smoke alarm and a T4 CO alarm), printing events as they are detected.")
     p.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
-    p.add_argument("--config", metavar="FILE", help="configuration file (YAML; default: built-in defaults)")
-    p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
+    add_config_and_model(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("devices", help="list audio input devices", description="List audio input devices.")

@@ -32,8 +32,9 @@ def register(sub: Any) -> None:
                                    "runs it once on silence, prints its contract) and the MQTT broker (connects "
                                    "with the configured credentials/TLS). One PASS/FAIL/SKIP line per check; "
                                    "exit status 0 only if no check failed.")
-    p.add_argument("--config", metavar="FILE", help="configuration file (YAML; default: built-in defaults)")
-    p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
+    from edge.cli import add_config_and_model
+
+    add_config_and_model(p)
     p.add_argument("--listen", metavar="SECONDS", type=float, default=1.0,
                    help="seconds of microphone audio to measure (default 1)")
     p.set_defaults(func=cmd_doctor)
