@@ -162,11 +162,6 @@ def synth_alarm_example(kind: str, duration_s: float, sr: int,
     return np.clip(y, -1.0, 1.0).astype(np.float32), beep_intervals(kind, duration_s, start)
 
 
-def synth_alarm_clip(kind: str, duration_s: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A random training variant: random device/room, random phase, light room noise."""
-    return synth_alarm_example(kind, duration_s, sr, rng)[0]
-
-
 def _band_noise(n: int, sr: int, rng: np.random.Generator, lo_hz: float, hi_hz: float) -> np.ndarray:
     """Gaussian noise band-limited to ``[lo_hz, hi_hz]`` (FFT mask), unit RMS."""
     spec = np.fft.rfft(rng.standard_normal(n))

@@ -110,10 +110,6 @@ def run_scene_set(scene_dir: str | Path, cfg: Any, clf: Any, record_scores: bool
     return meta, runs
 
 
-def _safe(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 4)
-
-
 def compute_metrics(runs: Sequence[SceneRun], labels: Sequence[str] | None = None,
                     detected: Mapping[str, Sequence[sm.Event]] | None = None,
                     emitted: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
