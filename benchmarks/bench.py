@@ -587,7 +587,7 @@ def run_child(a: argparse.Namespace, wav: Path, model: Path, threads: int, port:
     if threshold is not None:
         cmd += ["--threshold", str(threshold)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if blas_default:  # numpy's BLAS with its own default thread count, as `edge run` starts today
+    if blas_default:  # numpy's BLAS with its own default thread count (what `edge` pins to 1 at start)
         cmd.append("--blas-default")
         for var in BLAS_THREAD_VARS:
             env.pop(var, None)
@@ -948,7 +948,7 @@ def run_bench(a: argparse.Namespace) -> int:
         results["blas_threads"] = {"one": b1["cpu_s"] / b1["audio_s"], "default": bd["cpu_s"] / bd["audio_s"]}
         say(f"numpy BLAS  : whole chain (no MQTT) with BLAS threads=1 {b1['cpu_s'] / b1['audio_s']:.6f} vs library "
             f"default ({os.cpu_count()} cores) {bd['cpu_s'] / bd['audio_s']:.6f} CPU s/audio s -> default/1 "
-            f"{bd['cpu_s'] / b1['cpu_s']:.2f}x (mel matmul; `edge run` does not pin BLAS threads today)")
+            f"{bd['cpu_s'] / b1['cpu_s']:.2f}x (mel matmul; why `edge` pins BLAS to 1 thread)")
         yamnet_compare(a, c, info, m1, fe, r, results)
 
         # 5. paced latency

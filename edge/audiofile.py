@@ -110,7 +110,7 @@ class WavReader(AudioReader):
         elif bits == 8:
             x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
         elif bits == 16:
-            x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+            x = np.multiply(np.frombuffer(raw, dtype="<i2"), np.float32(1.0 / 32768.0), dtype=np.float32)
         elif bits == 24:
             b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
             v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)

@@ -121,7 +121,7 @@ class Detector:
         cfg = resolve_settings(cfg, self.model_defaults)
         self.cfg = cfg
         enabled = self.labels if cfg.labels is None else tuple(x for x in self.labels if x in cfg.labels)
-        self._index = np.array([self.labels.index(x) for x in enabled], dtype=np.int64)
+        self._pos = {x: self.labels.index(x) for x in enabled}
         out: list[Event] = []
         old = self._tracks
         self._tracks = {}
@@ -158,14 +158,17 @@ class Detector:
         """
         cfg = self.cfg
         out: list[Event] = []
-        for label in self._tracks:
-            tr = self._tracks[label]
-            s = float(scores[self.labels.index(label)])
+        values = scores.tolist()
+        for label, tr in self._tracks.items():
+            s = values[self._pos[label]]
             tr.last_end = block_end
             tr.block_s = block_end - block_start
             if not tr.active:
-                tr.recent.append((s >= tr.on, block_start, s, level_dbfs))
-                if sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
+                above = s >= tr.on
+                tr.recent.append((above, block_start, s, level_dbfs))
+                # Fewer than k of the last n were above before this hop (else the track would be
+                # active), so only a hop above the threshold can complete k of n.
+                if above and sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
                     first = next(i for i, r in enumerate(tr.recent) if r[0])
                     run = list(tr.recent)[first:]
                     tr.active, tr.emitted = True, False

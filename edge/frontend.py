@@ -17,6 +17,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+#: Largest number of frames given to one FFT call by :class:`IncrementalSTFT` (see ``push``).
+FFT_BATCH_FRAMES = 32
+
 
 @dataclass(frozen=True)
 class FrontendParams:
@@ -150,17 +153,18 @@ class IncrementalSTFT:
     ``power_spectrogram(signal)``.
 
     Working memory is preallocated and reused: a sample buffer holding the
-    frame in progress plus the newest chunk, and a zero-padded ``(frames,
-    n_fft)`` scratch for the windowed frames. Both grow only when a larger
-    chunk than ever before arrives, so steady streaming allocates nothing but
-    the FFT output.
+    frame in progress plus the newest chunk (it grows only when a larger chunk
+    than ever before arrives) and a fixed zero-padded ``(FFT_BATCH_FRAMES,
+    n_fft)`` scratch for windowed frames, so steady streaming allocates
+    nothing but the returned spectra.
     """
 
     def __init__(self, params: FrontendParams) -> None:
         self.params = params
         self._buf = np.zeros(4 * params.win_length, dtype=np.float32)
         self._n = 0  # samples in _buf: the frame in progress (< win_length between calls)
-        self._scratch = np.zeros((0, params.n_fft), dtype=np.float32)
+        # Columns win_length..n_fft stay zero: the FFT's zero padding.
+        self._scratch = np.zeros((FFT_BATCH_FRAMES, params.n_fft), dtype=np.float32)
         self._empty = np.zeros((0, params.n_bins), dtype=np.float32)
         self._empty.setflags(write=False)
         self.frames_emitted = 0
@@ -182,21 +186,24 @@ class IncrementalSTFT:
         n = p.n_frames(total)
         if n == 0:
             return self._empty
-        if self._scratch.shape[0] < n:
-            # Columns win_length..n_fft stay zero: the FFT's zero padding.
-            self._scratch = np.zeros((max(n, 2 * self._scratch.shape[0]), p.n_fft), dtype=np.float32)
-        windowed = self._scratch[:n]
         window, _ = _cached_tables(p)
-        np.multiply(_cut_frames(self._buf[:total], p), window, out=windowed[:, : p.win_length])
-        spec = np.fft.rfft(windowed, axis=-1)
-        out = np.square(spec.real)
-        out += np.square(spec.imag)
+        frames = _cut_frames(self._buf[:total], p)
+        out = np.empty((n, p.n_bins), dtype=np.float32)
+        # pocketfft is 2-4x slower per frame on batches above ~40 frames of 512 points here (cache),
+        # and a file read or a 1 s ring read hands over 100 frames at once: transform in slices.
+        for i in range(0, n, FFT_BATCH_FRAMES):
+            j = min(n, i + FFT_BATCH_FRAMES)
+            windowed = self._scratch[: j - i]
+            np.multiply(frames[i:j], window, out=windowed[:, : p.win_length])
+            spec = np.fft.rfft(windowed, axis=-1)
+            np.square(spec.real, out=out[i:j])
+            out[i:j] += np.square(spec.imag)
         # Keep everything from the start of the next (incomplete) frame.
         keep = total - n * p.hop_length
         self._buf[:keep] = self._buf[n * p.hop_length : total]
         self._n = keep
         self.frames_emitted += n
-        return out.astype(np.float32, copy=False)
+        return out
 
 
 class LogMelStream:

@@ -297,8 +297,12 @@ class Listener:
                 if self.supervisor is not None:
                     self.supervisor.stop()
                 self.source.stop()
-                start, x = ring.read()
-                if x.size:
+                # In reads of at most max_read, like the loop: one read of a full ring (seconds
+                # of audio) would be the largest allocation of the whole run.
+                while True:
+                    start, x = ring.read(max_read)
+                    if not x.size:
+                        break
                     self.feed(start, x)
             # End of stream: drain the resampler's tail too.
             t0 = time.perf_counter()
@@ -384,7 +388,7 @@ class Listener:
             first_known += 1
         lo = max(b + 1 - self.hop_blocks - first_known, 0)
         hi = min(b + 1 - first_known, len(self._block_ms))
-        ms = float(np.mean([self._block_ms[i] for i in range(lo, hi)])) if hi > lo else 0.0
+        ms = sum(self._block_ms[i] for i in range(lo, hi)) / (hi - lo) if hi > lo else 0.0
         dbfs = level_dbfs(ms)
         if self.on_scores is not None:
             self.on_scores(start, end, scores)

@@ -60,8 +60,13 @@ class FileSource:
                 f"{self.path}: audio.channel {channel} requested but the file has {self.reader.channels} channel(s)"
             )
         self.realtime = realtime
-        self.block = max(1, int(round(block_s * self.sample_rate)))
-        self.ring = RingBuffer(max(int(buffer_s * self.sample_rate), 2 * self.block))
+        # Unpaced, nothing waits on a block: large reads keep the reader thread's per-call cost
+        # (file read, decode, ring hand-over) out of the way.
+        self.block = max(1, int(round((block_s if realtime else max(block_s, 0.5)) * self.sample_rate)))
+        # Unpaced, the producer waits for space and nothing is ever dropped, so a ring of
+        # audio.buffer_s seconds (sized for a microphone's stalls) would only hold memory.
+        ring_s = buffer_s if realtime else min(buffer_s, 2.0)
+        self.ring = RingBuffer(max(int(ring_s * self.sample_rate), 2 * self.block))
         self.overflows = 0
         self.callbacks = 0
         self.last_callback = 0.0

@@ -211,7 +211,8 @@ def licence_summary(rows: list[D.Row], which: str) -> str:
 
 def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
           seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
-          name: str = "homesound", threads: int = 1, progress: bool = True) -> dict:
+          name: str = "homesound", threads: int = 1, progress: bool = True,
+          augment: AugmentParams | None = None) -> dict:
     """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
 
     Returns the report dict (paths, thresholds, inner-validation F1, MACs/s, timings).
@@ -249,7 +250,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     model.mel_mean.copy_(torch.from_numpy(mean))
     model.mel_std.copy_(torch.from_numpy(std))
     window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
-    aug = AugmentParams()
+    aug = augment or AugmentParams()
     maker = BatchMaker(train_clips, labels, window_frames, fp, aug,
                        sampling_weights(train_clips, sched.background_mass,
                                         synth_background_share=sched.synth_background_share,
