@@ -97,22 +97,29 @@ class CropSampler:
             p = np.sqrt(np.maximum(win, 0.0)) + 0.02 * np.sqrt(win.max() + 1e-20) + 1e-20
             self._probs.append(p / p.sum())
 
-    def crop_one(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    def crop_one(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, bool, int]:
+        """One crop of clip ``i``, whether it holds the clip's sound, and its start frame (0 if padded)."""
         m = self.mels[i]
         c = self.crop
         if m.shape[0] <= c:
             out = np.zeros((c, m.shape[1]), np.float32)
             off = int(rng.integers(0, c - m.shape[0] + 1))
             out[off: off + m.shape[0]] = m
-            return out, True
+            return out, True, 0
         p = self._probs[i]
         start = int(rng.integers(0, m.shape[0] - c + 1)) if p is None else int(rng.choice(p.shape[0], p=p))
         holds = self._holds[i]
-        return m[start: start + c], bool(holds is None or holds[start])
+        return m[start: start + c], bool(holds is None or holds[start]), start
 
-    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``(len(idx), crop, n_mels)`` crops and a bool ``(len(idx),)``: crop holds its clip's sound."""
+    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator,
+                       starts: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(len(idx), crop, n_mels)`` crops and a bool ``(len(idx),)``: crop holds its clip's sound.
+
+        ``starts``, if given, receives each crop's start frame.
+        """
         got = [self.crop_one(int(i), rng) for i in idx]
+        if starts is not None:
+            starts.extend(g[2] for g in got)
         return np.stack([g[0] for g in got]), np.array([g[1] for g in got], dtype=bool)
 
     def crops(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -151,8 +158,13 @@ class BatchMaker:
     """
 
     def __init__(self, clips: ClipSet, labels: tuple[str, ...], crop: int, fp: FrontendParams,
-                 aug: AugmentParams, weights: np.ndarray, label_smoothing: float = 0.0, seed: int = 0) -> None:
+                 aug: AugmentParams, weights: np.ndarray, label_smoothing: float = 0.0, seed: int = 0,
+                 teacher: list[np.ndarray | None] | None = None, teacher_stride: int = 8) -> None:
         self.fp = fp
+        #: per clip, teacher scores ``(n_patches, n_teacher)`` at ``teacher_stride`` frames (None: no target)
+        self.teacher = teacher
+        self.teacher_stride = teacher_stride
+        self.n_teacher = next((t.shape[1] for t in teacher or [] if t is not None), 0)
         off = np.float32(fp.log_offset)
         self.mels = ([np.maximum(np.exp(m) - off, 0.0).astype(np.float32) for m in clips.mels] if clips.mels
                      else [mel_power(x, fp) for x in clips.audio])
@@ -172,10 +184,26 @@ class BatchMaker:
         self.noises = [mel_power(colored_noise(20 * fp.sample_rate, nrng, e) * 0.1, fp) for e in (0.0, 1.0, 2.0)]
         self.noise_sampler = CropSampler(self.noises, [BACKGROUND] * 3, crop)
 
-    def batch(self, n: int, rng: np.random.Generator, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def _teacher(self, idx: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Teacher targets ``(n, n_teacher)`` of crops and a mask ``(n,)`` of those that have one."""
+        t = np.zeros((len(idx), self.n_teacher), np.float32)
+        ok = np.zeros(len(idx), bool)
+        for k, (i, s) in enumerate(zip(idx, starts, strict=True)):
+            sc = self.teacher[int(i)] if self.teacher is not None else None
+            if sc is not None:
+                t[k] = sc[min(int(round(s / self.teacher_stride)), sc.shape[0] - 1)]
+                ok[k] = True
+        return t, ok
+
+    def batch(self, n: int, rng: np.random.Generator, augment: bool = True,
+              with_teacher: bool = False) -> tuple[np.ndarray, ...]:
+        """``(mel, y)``, or ``(mel, y, teacher, teacher_mask)`` with ``with_teacher`` (see :meth:`_teacher`)."""
         a = self.aug
         idx = rng.choice(self.n, size=n, p=self.weights)
-        x, holds = self.sampler.crops_labelled(idx, rng)
+        starts: list[int] = []
+        x, holds = self.sampler.crops_labelled(idx, rng, starts)
+        if with_teacher:
+            t, t_ok = self._teacher(idx, starts)
         y = np.zeros((n, len(self.labels)), np.float32)
         has = (self.target_of[idx] >= 0) & holds
         y[np.nonzero(has)[0], self.target_of[idx][has]] = 1.0
@@ -185,12 +213,17 @@ class BatchMaker:
             mix = np.nonzero((rng.random(n) < a.p_mix_event) & has)[0]
             if mix.size and self.event_idx.size:
                 j = rng.choice(self.event_idx, size=mix.size)
-                other, other_holds = self.sampler.crops_labelled(j, rng)
+                other_starts: list[int] = []
+                other, other_holds = self.sampler.crops_labelled(j, rng, other_starts)
                 g = 10 ** (rng.uniform(-6.0, 0.0, mix.size) / 10) * _power(x[mix]) / _power(other)
                 x[mix] += other * g[:, None, None]
                 tj = self.target_of[j]
                 ok = (tj >= 0) & other_holds
                 y[mix[ok], tj[ok]] = 1.0
+                if with_teacher:  # both sounds are present: the teacher would score both
+                    t2, ok2 = self._teacher(j, other_starts)
+                    t[mix] = np.maximum(t[mix], t2)
+                    t_ok[mix] &= ok2
             x = reverb_power(x, rng, a, self.fp.frame_rate)
             # Background clip at 0-20 dB SNR.
             bg = np.nonzero(rng.random(n) < a.p_background)[0]
@@ -211,6 +244,8 @@ class BatchMaker:
             mel = spec_augment(mel, rng, a)
         if self.smooth > 0:
             y = y * (1.0 - self.smooth) + self.smooth / 2.0
+        if with_teacher:
+            return mel, y, t, t_ok
         return mel, y
 
 

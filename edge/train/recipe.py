@@ -34,6 +34,8 @@ ALL_LABELS = (
     "washing_machine", "footsteps", "keyboard_typing",
 )
 BLOCK_FRAMES = 24
+#: Where YAMNet teacher scores are cached (per clip; shared by CV folds). models/build is not committed.
+TEACHER_CACHE = Path(__file__).resolve().parents[2] / "models" / "build" / "teacher-cache"
 WINDOW_BLOCKS = 4
 MODEL_VERSION = "homesound-1.0"
 
@@ -57,6 +59,8 @@ class Schedule:
     synth_background_share: float = 0.15  # share of background mass given to synthetic room noise
     inner_val_frac: float = 0.2
     calib_clips: int = 60
+    #: weight of the YAMNet-teacher loss on an auxiliary head (0 = no teacher; see edge.train.teacher)
+    distill_weight: float = 0.0
 
 
 QUICK = Schedule(epochs=2, steps_per_epoch=6, batch_size=32, warmup_epochs=0, synth_per_pattern=6, synth_room_noise=6,
@@ -212,7 +216,7 @@ def licence_summary(rows: list[D.Row], which: str) -> str:
 def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
           seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
           name: str = "homesound", threads: int = 1, progress: bool = True,
-          augment: AugmentParams | None = None) -> dict:
+          augment: AugmentParams | None = None, teacher_cache: str | Path | None = None) -> dict:
     """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
 
     Returns the report dict (paths, thresholds, inner-validation F1, MACs/s, timings).
@@ -251,14 +255,27 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     model.mel_std.copy_(torch.from_numpy(std))
     window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
     aug = augment or AugmentParams()
+    teacher = None
+    aux_head: torch.nn.Linear | None = None
+    if sched.distill_weight > 0:
+        from edge.train.teacher import STRIDE_FRAMES, select_classes, teacher_scores
+
+        crop_samples = (window_frames - 1) * fp.hop_length + fp.win_length
+        full = teacher_scores(train_clips, teacher_cache or TEACHER_CACHE, fp.hop_length, crop_samples,
+                              progress=progress)
+        keep = select_classes(full)
+        teacher = [None if t is None else t[:, keep].astype(np.float32) for t in full]
+        aux_head = torch.nn.Linear(model.embedding_dim, int(keep.size))
     maker = BatchMaker(train_clips, labels, window_frames, fp, aug,
                        sampling_weights(train_clips, sched.background_mass,
                                         synth_background_share=sched.synth_background_share,
                                         alarm_mass=sched.alarm_mass, n_steady=len(train_clips) - n_before_tones,
-                                        steady_mass=sched.steady_tone_mass), sched.label_smoothing, seed)
+                                        steady_mass=sched.steady_tone_mass), sched.label_smoothing, seed,
+                       teacher=teacher, teacher_stride=STRIDE_FRAMES if teacher else 8)
     rng = np.random.default_rng([seed, 1])
 
-    opt = torch.optim.AdamW(model.parameters(), lr=sched.lr, weight_decay=sched.weight_decay)
+    params = list(model.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
+    opt = torch.optim.AdamW(params, lr=sched.lr, weight_decay=sched.weight_decay)
     total = sched.epochs * sched.steps_per_epoch
     warm = sched.warmup_epochs * sched.steps_per_epoch
 
@@ -277,11 +294,18 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
                    disable=not progress, unit="step")
         run_loss = 0.0
         for _ in bar:
-            mel, y = maker.batch(sched.batch_size, rng)
+            if aux_head is not None:
+                mel, y, t, t_ok = maker.batch(sched.batch_size, rng, with_teacher=True)
+            else:
+                mel, y = maker.batch(sched.batch_size, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            logits, _ = model(torch.from_numpy(mel))
+            logits, emb = model(torch.from_numpy(mel))
             loss = loss_fn(logits, torch.from_numpy(y))
+            if aux_head is not None and t_ok.any():
+                sel = torch.from_numpy(np.nonzero(t_ok)[0])
+                loss = loss + sched.distill_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                    aux_head(emb[sel]), torch.from_numpy(t[t_ok]))
             opt.zero_grad()
             loss.backward()
             opt.step()
