@@ -449,8 +449,7 @@ def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
         cfg = load_config(cfg)
     clf = model if isinstance(model, Classifier) else load_classifier(cfg, model)
     a = cfg.audio
-    source = FileSource(path, channel=a.channel, realtime=False, block_s=max(a.block_s, 0.25),
-                        buffer_s=a.buffer_s)
+    source = FileSource(path, channel=a.channel, realtime=False, block_s=a.block_s, buffer_s=a.buffer_s)
     collect = CollectSink()
     Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores).run()
     return [e for e in collect.events if e.state == "off"]
