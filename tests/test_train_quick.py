@@ -61,3 +61,35 @@ def test_commercial_licence_filter_drops_non_commercial_clips() -> None:
     kept = licence_filter(rows, "commercial")
     assert kept and all(not r.license.startswith(("CC-BY-NC", "CC-Sampling+")) for r in kept)
     assert len(kept) < len(rows)
+
+
+def test_recipe_without_its_teacher_says_so_and_trains_without_distillation(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from edge.train.recipe import QUICK, train
+
+    rep = train(DATA, tmp_path, folds=[1], seed=0, quick=True, progress=False,
+                schedule=replace(QUICK, epochs=1, distill_weight=3.0), teacher_model=tmp_path / "missing.tflite")
+    assert rep["teacher"].startswith("none (YAMNet model not found at")
+    assert rep["schedule"]["distill_weight"] == 0.0
+    assert Path(rep["int8_path"]).is_file()
+
+
+def test_recipe_with_the_yamnet_teacher_trains_an_auxiliary_head_it_does_not_export(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from edge.evaluate.yamnet import yamnet_available
+    from edge.train.recipe import QUICK, train
+
+    reason = yamnet_available()
+    if reason:
+        pytest.skip(reason)
+    rep = train(DATA, tmp_path / "out", folds=[1], seed=0, quick=True, progress=False,
+                schedule=replace(QUICK, epochs=1, steps_per_epoch=3, distill_weight=3.0),
+                teacher_cache=tmp_path / "cache")
+    assert rep["teacher"].endswith("yamnet.tflite") and rep["schedule"]["distill_weight"] == 3.0
+    assert any((tmp_path / "cache").iterdir())
+    import onnx
+
+    outputs = [o.name for o in onnx.load(rep["int8_path"]).graph.output]
+    assert outputs == ["scores", "embedding", "cache_out"]

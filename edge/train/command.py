@@ -27,6 +27,10 @@ def register(subparsers: Any) -> None:
                    help="'commercial' drops clips whose licence starts with CC-BY-NC or CC-Sampling+")
     p.add_argument("--cv", action="store_true", help="5-fold cross-validation (fp32 and int8) instead of training")
     p.add_argument("--name", default=None, help="file name stem of the outputs (default: homesound[-commercial])")
+    p.add_argument("--teacher", metavar="FILE", default=None,
+                   help="yamnet.tflite used as the distillation teacher (default: "
+                        "../shared/models/yamnet/yamnet.tflite; needs the 'eval' extra; without it the recipe "
+                        "trains without a teacher and says so)")
     p.set_defaults(func=cmd_train)
 
 
@@ -49,12 +53,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.cv:
             from edge.train.cv import run_cv
 
-            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence)
+            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence,
+                   teacher_model=args.teacher)
             return 0
         from edge.train.recipe import train
 
         name = args.name or ("homesound" if args.licence == "all" else "homesound-commercial")
-        rep = train(data, args.out, None, args.seed, args.quick, args.licence, name=name)
+        rep = train(data, args.out, None, args.seed, args.quick, args.licence, name=name, teacher_model=args.teacher)
     except DataError as e:
         print(f"edge: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from edge.train.recipe import Schedule, train
 
 def run_cv(data_dir: str | Path | None, out_dir: str | Path, seed: int = 0, quick: bool = False,
            licence_filter: str = "all", folds: list[int] | None = None, schedule: Schedule | None = None,
-           augment: AugmentParams | None = None) -> dict:
+           augment: AugmentParams | None = None, teacher_model: str | Path | None = None) -> dict:
     data_dir = Path(data_dir) if data_dir else D.default_data_dir()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -32,10 +32,11 @@ def run_cv(data_dir: str | Path | None, out_dir: str | Path, seed: int = 0, quic
     for k in folds or all_folds:
         t0 = time.time()
         rep = train(data_dir, out / f"fold{k}", [f for f in all_folds if f != k], seed, quick, licence_filter,
-                    schedule=schedule, name=f"fold{k}", augment=augment)
+                    schedule=schedule, name=f"fold{k}", augment=augment,
+                    teacher_model=teacher_model)
         held = [ManifestClip(data_dir / r.path, r.label) for r in rows if r.fold == k]
         fold_res = {"train": {x: rep[x] for x in ("inner_val_macro_f1", "pooling", "thresholds", "train_seconds",
-                                                   "int8_bytes", "macs_per_second")}}
+                                                   "teacher", "int8_bytes", "macs_per_second")}}
         for kind in ("fp32", "int8"):
             ev = evaluate_clips(rep[f"{kind}_path"], held)
             ev.pop("predictions", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ MODEL_VERSION = "homesound-1.0"
 
 @dataclass(frozen=True)
 class Schedule:
-    epochs: int = 24
+    epochs: int = 60
     steps_per_epoch: int = 50
     batch_size: int = 32
     lr: float = 3e-3
@@ -60,11 +60,11 @@ class Schedule:
     inner_val_frac: float = 0.2
     calib_clips: int = 60
     #: weight of the YAMNet-teacher loss on an auxiliary head (0 = no teacher; see edge.train.teacher)
-    distill_weight: float = 0.0
+    distill_weight: float = 3.0
 
 
 QUICK = Schedule(epochs=2, steps_per_epoch=6, batch_size=32, warmup_epochs=0, synth_per_pattern=6, synth_room_noise=6,
-                 steady_tones=4, calib_clips=6)
+                 steady_tones=4, calib_clips=6, distill_weight=0.0)
 
 
 def _seed_all(seed: int) -> None:
@@ -216,7 +216,8 @@ def licence_summary(rows: list[D.Row], which: str) -> str:
 def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
           seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
           name: str = "homesound", threads: int = 1, progress: bool = True,
-          augment: AugmentParams | None = None, teacher_cache: str | Path | None = None) -> dict:
+          augment: AugmentParams | None = None, teacher_cache: str | Path | None = None,
+          teacher_model: str | Path | None = None) -> dict:
     """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
 
     Returns the report dict (paths, thresholds, inner-validation F1, MACs/s, timings).
@@ -257,12 +258,23 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     aug = augment or AugmentParams()
     teacher = None
     aux_head: torch.nn.Linear | None = None
+    teacher_note = "none (distill_weight 0)"
     if sched.distill_weight > 0:
+        from edge.evaluate.yamnet import DEFAULT_YAMNET_PATH, yamnet_available
         from edge.train.teacher import STRIDE_FRAMES, select_classes, teacher_scores
 
+        teacher_path = Path(teacher_model) if teacher_model else DEFAULT_YAMNET_PATH
+        missing = yamnet_available(teacher_path)
+        if missing:
+            teacher_note = f"none ({missing})"
+            tqdm.write(f"{name}: no YAMNet teacher ({missing}); training without distillation")
+            sched = replace(sched, distill_weight=0.0)
+        else:
+            teacher_note = str(teacher_path)
+    if sched.distill_weight > 0:
         crop_samples = (window_frames - 1) * fp.hop_length + fp.win_length
         full = teacher_scores(train_clips, teacher_cache or TEACHER_CACHE, fp.hop_length, crop_samples,
-                              progress=progress)
+                              yamnet_path=teacher_path, progress=progress)
         keep = select_classes(full)
         teacher = [None if t is None else t[:, keep].astype(np.float32) for t in full]
         aux_head = torch.nn.Linear(model.embedding_dim, int(keep.size))
@@ -349,7 +361,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
         "name": name, "labels": list(labels), "folds": sorted({r.fold for r in rows}), "seed": seed,
         "quick": quick, "licence_filter": licence_filter, "n_train_real": int(len(tr_idx)),
         "n_inner_val": int(len(va_idx)), "n_synthetic": len(train_clips) - int(len(tr_idx)),
-        "schedule": asdict(sched), "loss_history": history, "inner_val_macro_f1": val_f1,
+        "schedule": asdict(sched), "teacher": teacher_note, "loss_history": history, "inner_val_macro_f1": val_f1,
         "pooling": pooling, "thresholds": thresholds, "export_max_abs_err": export_err,
         "calibration_blocks": len(calib), **macs,
         "params": int(sum(p.numel() for p in model.parameters())),
