@@ -42,7 +42,7 @@ MODEL_VERSION = "homesound-1.0"
 
 @dataclass(frozen=True)
 class Schedule:
-    epochs: int = 60
+    epochs: int = 100
     steps_per_epoch: int = 50
     batch_size: int = 32
     lr: float = 3e-3
