@@ -88,23 +88,6 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def vm_hwm_bytes() -> int:
-    """Peak RSS of this process image in bytes: ``VmHWM`` from /proc/self/status.
-
-    Not ``getrusage().ru_maxrss``: on Linux that survives exec, so a child started by
-    a big parent (vfork + exec, as subprocess does) reports the parent's peak.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def machine_line() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -425,14 +408,14 @@ def child_chain(a: argparse.Namespace) -> None:
 
     from edge.classifier import Classifier
     from edge.config import load_config
-    from edge.health import cpu_seconds, rss_bytes
+    from edge.health import cpu_seconds, peak_rss_bytes, rss_bytes
     from edge.pipeline import Listener, make_source
     from edge.sinks import JsonLinesSink
 
     t_imports = time.time() - spawn
 
     def peak_mb() -> float:
-        return vm_hwm_bytes() / MB
+        return peak_rss_bytes() / MB
 
     peaks = {"imports": peak_mb()}
     overrides: dict[str, Any] = {"audio.source": a.wav, "audio.realtime": bool(a.realtime), "model.path": a.model,
@@ -565,7 +548,8 @@ def child_chain(a: argparse.Namespace) -> None:
         "audio_s": stats.audio_s, "blocks": stats.blocks, "hops": stats.hops, "events": stats.events,
         "cpu_s": cpu_total, "main_thread_cpu_s": th_total, "wall_s": w_total,
         "stage_cpu_s": dict(cpu), "stage_wall_s": dict(wall), "stage_calls": dict(calls),
-        "peak_rss_bytes": vm_hwm_bytes(), "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "first_inference_cpu_s": first_cpu[0] if first_cpu else None,
         "first_window_score_s": first_ready[0] if first_ready else None, "thread_cpu_s": dict(thread_cpu),
         "rss_samples": rss_samples, "imports_s": t_imports, "model_loaded_s": t_model,
@@ -629,25 +613,13 @@ def compare_frontends(x16: Any, contract: Any, chunk_s: float = 0.05) -> dict[st
     hop = contract.block_samples
     win = int(round(contract.window_seconds * sr))
 
-    def incremental_stft() -> None:
-        s = IncrementalSTFT(p)
-        for i in range(0, x16.shape[0], step):
-            s.push(x16[i:i + step])
-
-    def incremental_logmel() -> None:
-        s = LogMelStream(p)
-        for i in range(0, x16.shape[0], step):
-            s.push(x16[i:i + step])
-
-    def incremental_stft_blocks() -> None:
-        s = IncrementalSTFT(p)
-        for i in range(0, x16.shape[0], hop):
-            s.push(x16[i:i + hop])
-
-    def incremental_logmel_blocks() -> None:
-        s = LogMelStream(p)
-        for i in range(0, x16.shape[0], hop):
-            s.push(x16[i:i + hop])
+    def incremental(stream: Any, size: int) -> Any:
+        """A run of ``stream`` (IncrementalSTFT or LogMelStream) fed ``size``-sample pushes."""
+        def run() -> None:
+            s = stream(p)
+            for i in range(0, x16.shape[0], size):
+                s.push(x16[i:i + size])
+        return run
 
     def window_stft() -> None:
         for end in range(win, x16.shape[0] + 1, hop):
@@ -658,9 +630,10 @@ def compare_frontends(x16: Any, contract: Any, chunk_s: float = 0.05) -> dict[st
             logmel(x16[end - win:end], p)
 
     out: dict[str, float] = {"hop_s": hop / sr, "window_s": win / sr, "chunk_s": step / sr}
-    for name, fn in (("inc_stft", incremental_stft), ("win_stft", window_stft),
-                     ("inc_logmel", incremental_logmel), ("win_logmel", window_logmel),
-                     ("inc_stft_blocks", incremental_stft_blocks), ("inc_logmel_blocks", incremental_logmel_blocks)):
+    for name, fn in (("inc_stft", incremental(IncrementalSTFT, step)), ("win_stft", window_stft),
+                     ("inc_logmel", incremental(LogMelStream, step)), ("win_logmel", window_logmel),
+                     ("inc_stft_blocks", incremental(IncrementalSTFT, hop)),
+                     ("inc_logmel_blocks", incremental(LogMelStream, hop))):
         out[name] = cpu_per_audio(fn, audio_s)[0]
     out["frames_ratio"] = float(p.n_frames(win)) / (hop / p.hop_length)
     assert np.isfinite(out["inc_stft"])

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.events import Event
-from edge.frontend import FrontendParams, _hz_to_mel, _mel_to_hz
+from edge.frontend import FrontendParams, mel_band_edges_hz
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ class BandParams:
 
 def mel_centres_hz(p: FrontendParams) -> np.ndarray:
     """Centre frequency (Hz) of each mel band of the front end, ``(n_mels,)``."""
-    mels = np.linspace(_hz_to_mel(np.array(p.fmin)), _hz_to_mel(np.array(p.fmax)), p.n_mels + 2)
-    return _mel_to_hz(mels)[1:-1]
+    return mel_band_edges_hz(p)[1:-1]
 
 
 def band_envelope(logmel: np.ndarray, p: FrontendParams, b: BandParams = BandParams()) -> tuple[np.ndarray, np.ndarray]:

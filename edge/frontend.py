@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-#: Largest number of frames given to one FFT call by :class:`IncrementalSTFT` (see ``push``).
+#: Largest number of frames given to one FFT call (see :func:`power_frames`).
 FFT_BATCH_FRAMES = 32
 
 
@@ -100,21 +100,46 @@ def _cached_tables(p: FrontendParams) -> tuple[np.ndarray, np.ndarray]:
     return window, fb
 
 
+def mel_band_edges_hz(p: FrontendParams) -> np.ndarray:
+    """``(n_mels + 2,)`` frequencies (Hz, HTK mel scale): band ``k`` rises from ``edges[k]``,
+    peaks at ``edges[k + 1]`` (its centre) and falls to ``edges[k + 2]``."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(np.array(p.fmin)), _hz_to_mel(np.array(p.fmax)), p.n_mels + 2))
+
+
 def mel_filterbank(p: FrontendParams) -> np.ndarray:
     """Triangular mel filters (HTK mel scale, peak 1), shape ``(n_bins, n_mels)``."""
     freqs = np.linspace(0.0, p.sample_rate / 2.0, p.n_bins)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(p.fmin)), _hz_to_mel(np.array(p.fmax)), p.n_mels + 2))
+    edges = mel_band_edges_hz(p)
     lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (freqs[:, None] - lower[None, :]) / (centre - lower)[None, :]
     falling = (upper[None, :] - freqs[:, None]) / (upper - centre)[None, :]
     return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
 
 
-def power_frames(frames: np.ndarray, p: FrontendParams) -> np.ndarray:
-    """Power spectra of already-cut frames ``(..., win_length)`` -> ``(..., n_bins)``."""
+def power_frames(frames: np.ndarray, p: FrontendParams, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Power spectra of already-cut frames ``(..., win_length)`` -> ``(..., n_bins)`` float32.
+
+    Frames are windowed into a zero-padded ``(FFT_BATCH_FRAMES, n_fft)``
+    scratch and transformed in slices of at most ``FFT_BATCH_FRAMES``:
+    pocketfft is 2-4x slower per frame on larger batches of 512 points here
+    (cache), and a 1 s read or a whole training clip is 100-500 frames.
+    ``scratch`` (columns ``win_length:`` zero) may be passed in to reuse it.
+    """
     window, _ = _cached_tables(p)
-    spec = np.fft.rfft(frames * window, n=p.n_fft, axis=-1)
-    return (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32, copy=False)
+    lead = frames.shape[:-1]
+    flat = frames.reshape(-1, p.win_length)
+    n = flat.shape[0]
+    out = np.empty((n, p.n_bins), dtype=np.float32)
+    if scratch is None:
+        scratch = np.zeros((min(n, FFT_BATCH_FRAMES), p.n_fft), dtype=np.float32)
+    for i in range(0, n, FFT_BATCH_FRAMES):
+        j = min(n, i + FFT_BATCH_FRAMES)
+        windowed = scratch[: j - i]
+        np.multiply(flat[i:j], window, out=windowed[:, : p.win_length])
+        spec = np.fft.rfft(windowed, axis=-1)
+        np.square(spec.real, out=out[i:j])
+        out[i:j] += np.square(spec.imag)
+    return out.reshape(lead + (p.n_bins,))
 
 
 def power_to_logmel(power: np.ndarray, p: FrontendParams) -> np.ndarray:
@@ -186,18 +211,7 @@ class IncrementalSTFT:
         n = p.n_frames(total)
         if n == 0:
             return self._empty
-        window, _ = _cached_tables(p)
-        frames = _cut_frames(self._buf[:total], p)
-        out = np.empty((n, p.n_bins), dtype=np.float32)
-        # pocketfft is 2-4x slower per frame on batches above ~40 frames of 512 points here (cache),
-        # and a file read or a 1 s ring read hands over 100 frames at once: transform in slices.
-        for i in range(0, n, FFT_BATCH_FRAMES):
-            j = min(n, i + FFT_BATCH_FRAMES)
-            windowed = self._scratch[: j - i]
-            np.multiply(frames[i:j], window, out=windowed[:, : p.win_length])
-            spec = np.fft.rfft(windowed, axis=-1)
-            np.square(spec.real, out=out[i:j])
-            out[i:j] += np.square(spec.imag)
+        out = power_frames(_cut_frames(self._buf[:total], p), p, self._scratch)
         # Keep everything from the start of the next (incomplete) frame.
         keep = total - n * p.hop_length
         self._buf[:keep] = self._buf[n * p.hop_length : total]

@@ -347,7 +347,6 @@ class Listener:
                               + self._gap_s)
             if self.alarm_gate is not None:
                 self.alarm_gate.push_frames(new, self._t_frames)
-        if new.shape[0]:
             self._frames = np.concatenate((self._frames, new)) if self._frames.shape[0] else new
         bf = c.block_frames
         n_blocks = self._frames.shape[0] // bf

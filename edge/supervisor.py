@@ -59,26 +59,23 @@ class SignalGuard:
 
     def clean(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (1-D float32) with NaN/inf replaced by 0; a copy only when there were any."""
-        # Fast path (every normal block): one BLAS dot product is finite and non-zero exactly when
-        # no sample is NaN/inf and some sample is non-zero (overflow or underflow only sends a
-        # block down the exact path below).
+        # One BLAS dot product is finite exactly when no sample is NaN/inf (an overflow also sends
+        # the block to the exact scan), so normal audio skips the element-wise isfinite pass.
         with np.errstate(over="ignore", invalid="ignore"):
             energy = float(np.dot(x, x)) if x.dtype == np.float32 and x.ndim == 1 else float("nan")
-        if np.isfinite(energy) and energy > 0.0:
-            if x[-1] != 0:
-                self.quiet_run = 0
-            else:
-                self.quiet_run = int(np.argmax(x[::-1] != 0))
-            return x
-        finite = np.isfinite(x)
-        if not finite.all():
-            self.nonfinite += int(finite.size - np.count_nonzero(finite))
-            x = np.where(finite, x, np.float32(0.0)).astype(np.float32, copy=False)
-        nz = x != 0
-        if nz.any():
-            self.quiet_run = int(np.argmax(nz[::-1]))  # trailing zeros
+        if not np.isfinite(energy):
+            finite = np.isfinite(x)
+            if not finite.all():
+                self.nonfinite += int(finite.size - np.count_nonzero(finite))
+                x = np.where(finite, x, np.float32(0.0)).astype(np.float32, copy=False)
+        if x.shape[0] and x[-1] != 0:
+            self.quiet_run = 0
         else:
-            self.quiet_run += int(x.shape[0])
+            nz = x != 0
+            if nz.any():
+                self.quiet_run = int(np.argmax(nz[::-1]))  # trailing zeros
+            else:
+                self.quiet_run += int(x.shape[0])
         return x
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from edge.frontend import FrontendParams, logmel
 from edge.synth_alarms import colored_noise
 from edge.train.data import BACKGROUND, ClipSet
+from edge.train.teacher import STRIDE_FRAMES
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class BatchMaker:
 
     def __init__(self, clips: ClipSet, labels: tuple[str, ...], crop: int, fp: FrontendParams,
                  aug: AugmentParams, weights: np.ndarray, label_smoothing: float = 0.0, seed: int = 0,
-                 teacher: list[np.ndarray | None] | None = None, teacher_stride: int = 8) -> None:
+                 teacher: list[np.ndarray | None] | None = None, teacher_stride: int = STRIDE_FRAMES) -> None:
         self.fp = fp
         #: per clip, teacher scores ``(n_patches, n_teacher)`` at ``teacher_stride`` frames (None: no target)
         self.teacher = teacher

@@ -34,10 +34,10 @@ ALL_LABELS = (
     "washing_machine", "footsteps", "keyboard_typing",
 )
 BLOCK_FRAMES = 24
-#: Where YAMNet teacher scores are cached (per clip; shared by CV folds). models/build is not committed.
-TEACHER_CACHE = Path(__file__).resolve().parents[2] / "models" / "build" / "teacher-cache"
 WINDOW_BLOCKS = 4
 MODEL_VERSION = "homesound-1.0"
+#: Where YAMNet teacher scores are cached (per clip; shared by CV folds). models/build is not committed.
+TEACHER_CACHE = Path(__file__).resolve().parents[2] / "models" / "build" / "teacher-cache"
 
 
 @dataclass(frozen=True)
@@ -257,11 +257,10 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
     aug = augment or AugmentParams()
     teacher = None
-    aux_head: torch.nn.Linear | None = None
     teacher_note = "none (distill_weight 0)"
     if sched.distill_weight > 0:
         from edge.evaluate.yamnet import DEFAULT_YAMNET_PATH, yamnet_available
-        from edge.train.teacher import STRIDE_FRAMES, select_classes, teacher_scores
+        from edge.train.teacher import select_classes, teacher_scores
 
         teacher_path = Path(teacher_model) if teacher_model else DEFAULT_YAMNET_PATH
         missing = yamnet_available(teacher_path)
@@ -271,19 +270,19 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
             sched = replace(sched, distill_weight=0.0)
         else:
             teacher_note = str(teacher_path)
-    if sched.distill_weight > 0:
-        crop_samples = (window_frames - 1) * fp.hop_length + fp.win_length
-        full = teacher_scores(train_clips, teacher_cache or TEACHER_CACHE, fp.hop_length, crop_samples,
-                              yamnet_path=teacher_path, progress=progress)
-        keep = select_classes(full)
-        teacher = [None if t is None else t[:, keep].astype(np.float32) for t in full]
-        aux_head = torch.nn.Linear(model.embedding_dim, int(keep.size))
+            crop_samples = (window_frames - 1) * fp.hop_length + fp.win_length
+            full = teacher_scores(train_clips, teacher_cache or TEACHER_CACHE, fp.hop_length, crop_samples,
+                                  yamnet_path=teacher_path, progress=progress)
+            keep = select_classes(full)
+            teacher = [None if t is None else t[:, keep].astype(np.float32) for t in full]
     maker = BatchMaker(train_clips, labels, window_frames, fp, aug,
                        sampling_weights(train_clips, sched.background_mass,
                                         synth_background_share=sched.synth_background_share,
                                         alarm_mass=sched.alarm_mass, n_steady=len(train_clips) - n_before_tones,
                                         steady_mass=sched.steady_tone_mass), sched.label_smoothing, seed,
-                       teacher=teacher, teacher_stride=STRIDE_FRAMES if teacher else 8)
+                       teacher=teacher)
+    # The teacher's auxiliary head (dropped at export): embedding -> the selected AudioSet classes.
+    aux_head = torch.nn.Linear(model.embedding_dim, maker.n_teacher) if teacher is not None else None
     rng = np.random.default_rng([seed, 1])
 
     params = list(model.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
