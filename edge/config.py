@@ -67,6 +67,7 @@ class DetectorConfig:
     min_duration_s: float | None = _f(None, 0.0, 60.0)  # shorter events are dropped (s)
     release_s: float | None = _f(None, 0.0, 60.0)  # an event ends after this long below the off-threshold (s)
     offset_lag_s: float | None = _f(None, 0.0, 60.0)  # reported offset = end of last active hop - this (s)
+    alarm_release_s: float = _f(7.0, 0.0, 60.0)  # smoke/CO events stay open across their pattern's pauses (s)
     alarm_confirm: bool = _f(False)               # hold smoke/CO onsets until the T3/T4 beep rhythm is heard
     alarm_fallback_s: float | None = _f(10.0, 0.0, 600.0)  # ...or until the classifier held them this long (s)
 

@@ -10,6 +10,9 @@ For each enabled label, every hop:
   alive; the offset is the end of the last such hop minus ``offset_lag_s`` (the
   model's look-back; never less than one block after the onset). When the score has stayed
   below the off-threshold for ``release_s`` seconds, the event ends.
+* ``smoke_alarm`` / ``co_alarm`` use ``max(release_s, alarm_release_s)``: an
+  alarm's beep pattern pauses (T4: ~5 s between bursts), and one sounding
+  alarm should be one event, not an on/off pair per burst.
 * ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
   that long; an event that ends sooner is dropped without a trace.
 * :meth:`Detector.flush` ends every open event (end of stream, shutdown).
@@ -29,6 +32,9 @@ import numpy as np
 
 from edge.config import DetectorConfig
 from edge.events import Event, new_event_id
+
+#: Labels whose events bridge the pauses of a beep pattern (see ``alarm_release_s``).
+ALARM_LABELS = frozenset({"smoke_alarm", "co_alarm"})
 
 #: Used for any detector setting that neither the config nor the model sets.
 FALLBACKS: dict[str, float | int] = {
@@ -73,6 +79,7 @@ class _Track:
     last_above_end: float = 0.0
     last_end: float = 0.0
     block_s: float = 0.0
+    release_s: float = 0.5
     peak: float = 0.0
     total: float = 0.0
     count: int = 0
@@ -135,6 +142,7 @@ class Detector:
             off = max(0.0, on - cfg.hysteresis)
             tr = old.get(label) or _Track(on=on, off=off)
             tr.on, tr.off = on, off
+            tr.release_s = max(cfg.release_s, cfg.alarm_release_s) if label in ALARM_LABELS else cfg.release_s
             tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
             self._tracks[label] = tr
         return out
@@ -193,7 +201,7 @@ class Detector:
                 ev = self._maybe_onset(label, tr)
                 if ev is not None:
                     out.append(ev)
-            elif block_end - tr.last_above_end >= cfg.release_s - 1e-9:
+            elif block_end - tr.last_above_end >= tr.release_s - 1e-9:
                 ev = self._end(label, tr)
                 if ev is not None:
                     out.append(ev)

@@ -148,3 +148,17 @@ def test_unset_settings_come_from_the_model_then_fallbacks_and_config_wins():
 def test_config_and_model_defaults_that_conflict_are_rejected():
     with pytest.raises(ValueError, match="persistence_k: expected at most persistence_n \\(2\\), got 3"):
         Detector(LABELS, DetectorConfig(persistence_k=3), model_defaults={"persistence_n": 2})
+
+
+def test_a_co_alarm_with_t4_pauses_is_one_event_while_other_labels_end_in_the_pause():
+    labels = ("co_alarm", "dog")
+    burst = [(0.95, 0.95)] * 8  # 0.8 s of beeps, then a 5 s pause: the T4 CO rhythm
+    pause = [(0.0, 0.0)] * 50
+    series = burst + pause + burst + pause + pause
+    evs = run(Detector(labels, cfg(release_s=0.5)), series)
+    assert [(e.label, e.state) for e in evs if e.label == "co_alarm"] == [("co_alarm", "on"), ("co_alarm", "off")]
+    assert [e.state for e in evs if e.label == "dog"] == ["on", "off", "on", "off"]
+    co_off = next(e for e in evs if e.label == "co_alarm" and e.state == "off")
+    assert co_off.offset == pytest.approx(6.5 + 0.115)  # the end of the second burst, not of the hold
+    split = run(Detector(labels, cfg(release_s=0.5, alarm_release_s=0.0)), series)
+    assert [e.state for e in split if e.label == "co_alarm"] == ["on", "off", "on", "off"]

@@ -88,3 +88,23 @@ def test_teacher_scores_from_yamnet_are_cached(tmp_path) -> None:  # noqa: ANN00
     assert len(list(tmp_path.iterdir())) == 1
     again = teacher_scores(clips, tmp_path, FP.hop_length, CROP_SAMPLES, progress=False)
     np.testing.assert_array_equal(first[0], again[0])
+
+
+def test_a_complete_teacher_cache_stands_in_for_yamnet(tmp_path) -> None:  # noqa: ANN001
+    from edge.train.teacher import _cache_file, cache_complete, teacher_scores
+
+    clips = ClipSet([np.zeros(32000, np.float32), np.zeros(20000, np.float32), np.zeros(100, np.float32)],
+                    ["x", "y", "z"], ["g", "h", "i"], [_row("a"), _row("b"), None])
+    assert not cache_complete(clips, tmp_path, FP.hop_length)
+    want = [np.full((3, 521), k, np.float16) for k in range(2)]
+    for i in range(2):
+        np.save(_cache_file(clips, i, tmp_path, FP.hop_length), want[i])
+    assert cache_complete(clips, tmp_path, FP.hop_length)  # the clip without a manifest row needs no entry
+    got = teacher_scores(clips, tmp_path, FP.hop_length, CROP_SAMPLES, yamnet_path=tmp_path / "missing.tflite",
+                         progress=False)
+    assert got[2] is None
+    for g, w in zip(got[:2], want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    # A clip of another length is another cache entry: the cache is incomplete again.
+    longer = ClipSet([np.zeros(40000, np.float32)], ["x"], ["g"], [_row("a")])
+    assert not cache_complete(longer, tmp_path, FP.hop_length)

@@ -69,7 +69,8 @@ def test_recipe_without_its_teacher_says_so_and_trains_without_distillation(tmp_
     from edge.train.recipe import QUICK, train
 
     rep = train(DATA, tmp_path, folds=[1], seed=0, quick=True, progress=False,
-                schedule=replace(QUICK, epochs=1, distill_weight=3.0), teacher_model=tmp_path / "missing.tflite")
+                schedule=replace(QUICK, epochs=1, distill_weight=3.0), teacher_model=tmp_path / "missing.tflite",
+                teacher_cache=tmp_path / "empty-cache")
     assert rep["teacher"].startswith("none (YAMNet model not found at")
     assert rep["schedule"]["distill_weight"] == 0.0
     assert Path(rep["int8_path"]).is_file()
@@ -93,3 +94,8 @@ def test_recipe_with_the_yamnet_teacher_trains_an_auxiliary_head_it_does_not_exp
 
     outputs = [o.name for o in onnx.load(rep["int8_path"]).graph.output]
     assert outputs == ["scores", "embedding", "cache_out"]
+    # With every training clip cached, YAMNet itself is no longer needed (e.g. on a training server).
+    again = train(DATA, tmp_path / "again", folds=[1], seed=0, quick=True, progress=False,
+                  schedule=replace(QUICK, epochs=1, steps_per_epoch=3, distill_weight=3.0),
+                  teacher_cache=tmp_path / "cache", teacher_model=tmp_path / "missing.tflite")
+    assert again["teacher"].startswith("cached YAMNet scores in") and again["schedule"]["distill_weight"] == 3.0

@@ -31,6 +31,11 @@ def register(subparsers: Any) -> None:
                    help="yamnet.tflite used as the distillation teacher (default: "
                         "../shared/models/yamnet/yamnet.tflite; needs the 'eval' extra; without it the recipe "
                         "trains without a teacher and says so)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device for the training steps, e.g. 'cuda' (default: cpu; results match the CPU "
+                        "up to floating-point rounding)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads for the training steps (default 2, this project's reference machine)")
     p.set_defaults(func=cmd_train)
 
 
@@ -54,12 +59,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             from edge.train.cv import run_cv
 
             run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence,
-                   teacher_model=args.teacher)
+                   teacher_model=args.teacher, device=args.device, threads=args.threads)
             return 0
         from edge.train.recipe import train
 
         name = args.name or ("homesound" if args.licence == "all" else "homesound-commercial")
-        rep = train(data, args.out, None, args.seed, args.quick, args.licence, name=name, teacher_model=args.teacher)
+        rep = train(data, args.out, None, args.seed, args.quick, args.licence, name=name, teacher_model=args.teacher,
+                    device=args.device, threads=args.threads)
     except DataError as e:
         print(f"edge: {e}", file=sys.stderr)
         return 2

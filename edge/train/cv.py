@@ -21,19 +21,19 @@ from edge.train.recipe import Schedule, train
 
 def run_cv(data_dir: str | Path | None, out_dir: str | Path, seed: int = 0, quick: bool = False,
            licence_filter: str = "all", folds: list[int] | None = None, schedule: Schedule | None = None,
-           augment: AugmentParams | None = None, teacher_model: str | Path | None = None) -> dict:
+           augment: AugmentParams | None = None, teacher_model: str | Path | None = None,
+           device: str = "cpu", threads: int = 2) -> dict:
     data_dir = Path(data_dir) if data_dir else D.default_data_dir()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = D.licence_filter(D.read_manifest(data_dir), licence_filter)
     all_folds = sorted({r.fold for r in rows})
     res: dict = {"seed": seed, "licence_filter": licence_filter, "folds": {}}
-    pooled: dict[str, tuple[list[str], list[str]]] = {"fp32": ([], []), "int8": ([], [])}
     for k in folds or all_folds:
         t0 = time.time()
         rep = train(data_dir, out / f"fold{k}", [f for f in all_folds if f != k], seed, quick, licence_filter,
                     schedule=schedule, name=f"fold{k}", augment=augment,
-                    teacher_model=teacher_model)
+                    teacher_model=teacher_model, device=device, threads=threads)
         held = [ManifestClip(data_dir / r.path, r.label) for r in rows if r.fold == k]
         fold_res = {"train": {x: rep[x] for x in ("inner_val_macro_f1", "pooling", "thresholds", "train_seconds",
                                                    "teacher", "int8_bytes", "macs_per_second")}}
@@ -41,25 +41,48 @@ def run_cv(data_dir: str | Path | None, out_dir: str | Path, seed: int = 0, quic
             ev = evaluate_clips(rep[f"{kind}_path"], held)
             ev.pop("predictions", None)
             fold_res[kind] = ev
-            # Re-derive truth/pred from the confusion matrix for the pooled table.
-            labs = ev["confusion"]["labels"]
-            for i, t in enumerate(labs):
-                for j, p in enumerate(labs):
-                    n = ev["confusion"]["matrix"][i][j]
-                    pooled[kind][0].extend([t] * n)
-                    pooled[kind][1].extend([p] * n)
         fold_res["seconds"] = round(time.time() - t0, 1)
         res["folds"][str(k)] = fold_res
         print(f"fold {k}: fp32 macro-F1 {fold_res['fp32']['macro_f1']:.3f}  int8 {fold_res['int8']['macro_f1']:.3f}"
               f"  ({fold_res['seconds']:.0f} s)", flush=True)
         (out / "cv.json").write_text(json.dumps(res, indent=2, default=float))
-    for kind in ("fp32", "int8"):
-        res[f"pooled_{kind}"] = metrics(*pooled[kind])
-        f1s = [res["folds"][f][kind]["macro_f1"] for f in res["folds"]]
-        res[f"mean_fold_macro_f1_{kind}"] = sum(f1s) / len(f1s)
+    summarise(res)
     (out / "cv.json").write_text(json.dumps(res, indent=2, default=float))
     print(format_cv(res))
     return res
+
+
+def summarise(res: dict) -> dict:
+    """Add pooled metrics and the mean fold macro-F1 (fp32, int8) to a result with per-fold evaluations.
+
+    Pooled figures re-derive every held-out clip's (truth, prediction) from the
+    folds' confusion matrices, so folds run in separate processes (or on other
+    machines) merge into the same table as one sequential run.
+    """
+    for kind in ("fp32", "int8"):
+        truth: list[str] = []
+        pred: list[str] = []
+        for fold in res["folds"].values():
+            labs = fold[kind]["confusion"]["labels"]
+            for i, t in enumerate(labs):
+                for j, p in enumerate(labs):
+                    n = fold[kind]["confusion"]["matrix"][i][j]
+                    truth.extend([t] * n)
+                    pred.extend([p] * n)
+        res[f"pooled_{kind}"] = metrics(truth, pred)
+        f1s = [f[kind]["macro_f1"] for f in res["folds"].values()]
+        res[f"mean_fold_macro_f1_{kind}"] = sum(f1s) / len(f1s)
+    return res
+
+
+def merge(fold_files: list[Path]) -> dict:
+    """One CV result from per-fold JSON files (each with ``fold``, ``fp32`` and ``int8`` evaluations)."""
+    res: dict = {"folds": {}}
+    for f in fold_files:
+        d = json.loads(Path(f).read_text())
+        res["folds"][str(d["fold"])] = d
+    res["folds"] = dict(sorted(res["folds"].items()))
+    return summarise(res)
 
 
 def format_cv(res: dict) -> str:
@@ -80,8 +103,13 @@ def format_cv(res: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m edge.train.cv OUT_DIR [fold ...]
+if __name__ == "__main__":  # python -m edge.train.cv OUT_DIR [fold ...] | merge OUT.json FOLD.json ...
     import sys
 
-    folds_arg = [int(a) for a in sys.argv[2:]] or None
-    run_cv(None, sys.argv[1] if len(sys.argv) > 1 else "models/build/cv", folds=folds_arg)
+    if sys.argv[1:2] == ["merge"]:
+        merged = merge([Path(a) for a in sys.argv[3:]])
+        Path(sys.argv[2]).write_text(json.dumps(merged, indent=2, default=float))
+        print(format_cv(merged))
+    else:
+        folds_arg = [int(a) for a in sys.argv[2:]] or None
+        run_cv(None, sys.argv[1] if len(sys.argv) > 1 else "models/build/cv", folds=folds_arg)

@@ -57,11 +57,37 @@ class Head(nn.Module):
         return self.out(self.drop(emb)), emb
 
 
+class TemporalHead(Head):
+    """Like :class:`Head`, plus the block encodings in order (each projected to ``proj_dim``).
+
+    Mean and max over the window cannot tell "beep, pause, beep" from "pause,
+    beep, beep"; the ordered projections can (T3 vs T4 alarms, the rise of a
+    flush). It runs once per block on the cached encodings: cost per second
+    does not depend on how far back the window reaches.
+    """
+
+    def __init__(self, cache_dim: int, embedding_dim: int, n_labels: int, window_blocks: int,
+                 proj_dim: int = 32, dropout: float = 0.2) -> None:
+        super().__init__(cache_dim, embedding_dim, n_labels, dropout)
+        self.proj = nn.Linear(cache_dim, proj_dim)
+        self.fc = nn.Linear(2 * cache_dim + window_blocks * proj_dim, embedding_dim)
+
+    def forward(self, enc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ordered = torch.relu(self.proj(enc)).flatten(1)
+        pooled = torch.cat([enc.mean(dim=1), enc.amax(dim=1), ordered], dim=1)
+        emb = torch.relu(self.fc(pooled))
+        return self.out(self.drop(emb)), emb
+
+
 class BlockClassifier(nn.Module):
-    """Patch-form model used for training; normalisation (fixed per-band mean/std) is part of the graph."""
+    """Patch-form model used for training; normalisation (fixed per-band mean/std) is part of the graph.
+
+    ``head``: ``"pool"`` (mean + max of the block encodings) or ``"temporal"`` (:class:`TemporalHead`).
+    """
 
     def __init__(self, n_labels: int, n_mels: int = 64, block_frames: int = 24, window_blocks: int = 4,
-                 embedding_dim: int = 128, widths: tuple[int, int, int, int] = (24, 48, 96, 128)) -> None:
+                 embedding_dim: int = 128, widths: tuple[int, int, int, int] = (24, 48, 96, 128),
+                 head: str = "pool") -> None:
         super().__init__()
         self.block_frames = block_frames
         self.window_blocks = window_blocks
@@ -71,7 +97,12 @@ class BlockClassifier(nn.Module):
         self.encoder = BlockEncoder(widths)
         self.cache_dim = self.encoder.out_dim
         self.embedding_dim = embedding_dim
-        self.head = Head(self.cache_dim, embedding_dim, n_labels)
+        if head == "temporal":
+            self.head: Head = TemporalHead(self.cache_dim, embedding_dim, n_labels, window_blocks)
+        elif head == "pool":
+            self.head = Head(self.cache_dim, embedding_dim, n_labels)
+        else:
+            raise ValueError(f"head: expected 'pool' or 'temporal', got {head!r}")
 
     def encode_blocks(self, blocks: torch.Tensor) -> torch.Tensor:
         """``(N, block_frames, n_mels)`` raw log-mel -> ``(N, cache_dim)``."""

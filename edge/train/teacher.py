@@ -47,6 +47,20 @@ def clip_teacher_scores(scorer: object, audio: np.ndarray, hop_length: int, crop
                      for k in range(n)]).astype(np.float16)
 
 
+def _cache_file(clips: ClipSet, i: int, cache: Path, hop_length: int) -> Path | None:
+    key = _key(clips, i)
+    if key is None:
+        return None
+    name = hashlib.sha1(f"{key}|{clips.audio[i].shape[0]}|{STRIDE_FRAMES}|{hop_length}".encode()).hexdigest()
+    return cache / f"{name}.npy"
+
+
+def cache_complete(clips: ClipSet, cache_dir: str | Path, hop_length: int) -> bool:
+    """True when every clip with a manifest row has cached teacher scores (YAMNet itself is not needed)."""
+    files = [_cache_file(clips, i, Path(cache_dir), hop_length) for i in range(len(clips))]
+    return all(f is None or f.exists() for f in files)
+
+
 def teacher_scores(clips: ClipSet, cache_dir: str | Path, hop_length: int, crop_samples: int,
                    yamnet_path: str | Path | None = None, progress: bool = True) -> list[np.ndarray | None]:
     """Per clip, YAMNet scores ``(n_patches, 521)`` float16 (None for clips without a manifest row).
@@ -65,12 +79,10 @@ def teacher_scores(clips: ClipSet, cache_dir: str | Path, hop_length: int, crop_
 
         bar = tqdm(total=len(todo), desc="teacher (YAMNet)", leave=False, unit="clip")
     for i in range(len(clips)):
-        key = _key(clips, i)
-        if key is None:
+        f = _cache_file(clips, i, cache, hop_length)
+        if f is None:
             out.append(None)
             continue
-        name = hashlib.sha1(f"{key}|{clips.audio[i].shape[0]}|{STRIDE_FRAMES}|{hop_length}".encode()).hexdigest()
-        f = cache / f"{name}.npy"
         if f.exists():
             out.append(np.load(f))
         else:
