@@ -39,3 +39,8 @@ def test_merged_folds_pool_every_held_out_clip(tmp_path: Path) -> None:
     assert res["mean_fold_macro_f1_fp32"] == pytest.approx(mean)
     table = format_cv(res)
     assert "| pooled (all held-out clips) |" in table and "| glass_breaking | 1 |" in table
+    # A partial run's cv.json (folds inside) merges the same way.
+    partial = tmp_path / "cv.json"
+    partial.write_text(json.dumps({"folds": {"2": _fold(2, *folds[2])}}))
+    again = merge([files[0], partial])
+    assert again["pooled_int8"]["per_class"] == want["per_class"]

@@ -75,12 +75,16 @@ def summarise(res: dict) -> dict:
     return res
 
 
-def merge(fold_files: list[Path]) -> dict:
-    """One CV result from per-fold JSON files (each with ``fold``, ``fp32`` and ``int8`` evaluations)."""
+def merge(files: list[Path]) -> dict:
+    """One CV result from JSON files: ``cv.json`` files of partial runs (``python -m edge.train.cv DIR 1 3``)
+    and/or per-fold results (each with ``fold``, ``fp32`` and ``int8`` evaluations)."""
     res: dict = {"folds": {}}
-    for f in fold_files:
+    for f in files:
         d = json.loads(Path(f).read_text())
-        res["folds"][str(d["fold"])] = d
+        if "folds" in d:
+            res["folds"].update(d["folds"])
+        else:
+            res["folds"][str(d["fold"])] = d
     res["folds"] = dict(sorted(res["folds"].items()))
     return summarise(res)
 
