@@ -119,3 +119,14 @@ def test_cli_parser_with_every_subcommand_imports_nothing_heavy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    (("--device", "banana"), "train: --device: expected a torch device such as 'cpu' or 'cuda', got 'banana'"),
+    (("--threads", "0"), "train: --threads: expected an integer >= 1, got 0"),
+])
+def test_train_refuses_a_bad_device_or_thread_count_in_one_line(tmp_path, flag, message):
+    pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
+    (tmp_path / "manifest.csv").write_text(
+        "path,label,fold,duration_s,source,license,original_name\naudio/x.flac,dog_bark,1,1.0,s,CC0-1.0,x\n")
+    assert_one_line_error(edge("train", "--data", tmp_path, "--out", tmp_path / "out", *flag), 2, message)

@@ -49,10 +49,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"edge: {e}", file=sys.stderr)
         return 2
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         print("edge: training needs PyTorch and the 'train' extra (pip install 'edge-listener[train]')",
               file=sys.stderr)
+        return 2
+    problem = device_problem(torch, args.device)
+    if problem:
+        print(f"edge: train: --device: {problem}", file=sys.stderr)
+        return 2
+    if args.threads < 1:
+        print(f"edge: train: --threads: expected an integer >= 1, got {args.threads}", file=sys.stderr)
         return 2
     try:
         if args.cv:
@@ -72,3 +79,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     keys = ("int8_path", "int8_bytes", "macs_per_second", "inner_val_macro_f1", "pooling", "total_seconds")
     print(json.dumps({k: rep[k] for k in keys}, default=float))
     return 0
+
+
+def device_problem(torch: Any, name: str) -> str | None:
+    """Why ``name`` cannot train here (one line), or None."""
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        return f"expected a torch device such as 'cpu' or 'cuda', got {name!r}"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return f"{name!r} asked for, but this PyTorch sees no CUDA GPU"
+    if dev.type not in ("cpu", "cuda"):
+        return f"expected 'cpu' or 'cuda[:N]', got {name!r}"
+    return None
