@@ -51,9 +51,12 @@ class Head(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(embedding_dim, n_labels)
 
+    def features(self, enc: torch.Tensor) -> torch.Tensor:
+        """``(B, window_blocks, cache_dim)`` -> the ``fc`` input: mean and max over the window."""
+        return torch.cat([enc.mean(dim=1), enc.amax(dim=1)], dim=1)
+
     def forward(self, enc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = torch.cat([enc.mean(dim=1), enc.amax(dim=1)], dim=1)
-        emb = torch.relu(self.fc(pooled))
+        emb = torch.relu(self.fc(self.features(enc)))
         return self.out(self.drop(emb)), emb
 
 
@@ -72,11 +75,11 @@ class TemporalHead(Head):
         self.proj = nn.Linear(cache_dim, proj_dim)
         self.fc = nn.Linear(2 * cache_dim + window_blocks * proj_dim, embedding_dim)
 
-    def forward(self, enc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def features(self, enc: torch.Tensor) -> torch.Tensor:
+        # Built before the pooled part: autograd then sums enc's gradients in the order the shipped
+        # models were trained with (a different order changes the trained weights in the last bits).
         ordered = torch.relu(self.proj(enc)).flatten(1)
-        pooled = torch.cat([enc.mean(dim=1), enc.amax(dim=1), ordered], dim=1)
-        emb = torch.relu(self.fc(pooled))
-        return self.out(self.drop(emb)), emb
+        return torch.cat([super().features(enc), ordered], dim=1)
 
 
 class BlockClassifier(nn.Module):
