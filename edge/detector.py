@@ -30,11 +30,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from edge.alarm_pattern import LABEL_PATTERNS
 from edge.config import DetectorConfig
 from edge.events import Event, new_event_id
 
 #: Labels whose events bridge the pauses of a beep pattern (see ``alarm_release_s``).
-ALARM_LABELS = frozenset({"smoke_alarm", "co_alarm"})
+ALARM_LABELS = frozenset(LABEL_PATTERNS)
 
 #: Used for any detector setting that neither the config nor the model sets.
 FALLBACKS: dict[str, float | int] = {
