@@ -82,11 +82,13 @@ class FrontendParams:
         return 1 + (n_samples - self.win_length) // self.hop_length
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Hz -> mel (HTK formula, the scale of the filterbank)."""
     return 2595.0 * np.log10(1.0 + hz / 700.0)
 
 
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Mel (HTK) -> Hz."""
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
@@ -103,7 +105,7 @@ def _cached_tables(p: FrontendParams) -> tuple[np.ndarray, np.ndarray]:
 def mel_band_edges_hz(p: FrontendParams) -> np.ndarray:
     """``(n_mels + 2,)`` frequencies (Hz, HTK mel scale): band ``k`` rises from ``edges[k]``,
     peaks at ``edges[k + 1]`` (its centre) and falls to ``edges[k + 2]``."""
-    return _mel_to_hz(np.linspace(_hz_to_mel(np.array(p.fmin)), _hz_to_mel(np.array(p.fmax)), p.n_mels + 2))
+    return mel_to_hz(np.linspace(hz_to_mel(np.array(p.fmin)), hz_to_mel(np.array(p.fmax)), p.n_mels + 2))
 
 
 def mel_filterbank(p: FrontendParams) -> np.ndarray:

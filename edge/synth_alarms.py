@@ -28,22 +28,40 @@ PATTERNS: dict[str, tuple[float, float, int, float]] = {
 }
 #: Which contract label each pattern trains.
 PATTERN_LABEL = {"T3": "smoke_alarm", "T4": "co_alarm"}
+#: ``(beep_s, gap_s, n_beeps, pause_s)``: a pattern's timing (``PATTERNS[kind]`` or a device's variant of it).
+Timing = tuple[float, float, int, float]
 
 
-def pattern_period(kind: str) -> float:
+def pattern_period(kind: str, timing: Timing | None = None) -> float:
     """Length in seconds of one repetition of ``kind`` (beeps, gaps and pause)."""
-    beep, gap, n, pause = PATTERNS[kind]
+    beep, gap, n, pause = timing or PATTERNS[kind]
     return n * beep + (n - 1) * gap + pause
 
 
-def beep_intervals(kind: str, duration_s: float, start_s: float = 0.0) -> np.ndarray:
+def random_timing(kind: str, rng: np.random.Generator, p_continuous: float = 0.5) -> Timing:
+    """A device's timing of ``kind``: the standard one within +-10 % (the standards' tolerance), or,
+    for smoke alarms with probability ``p_continuous``, continuous beeping.
+
+    Many smoke alarms in homes (older ones, models sold outside North America)
+    do not sound T3 but beep continuously: one 0.15-0.6 s beep every
+    0.2-1.2 s. CO alarms keep T4's four short beeps (continuous beeps of at
+    least 0.15 s stay smoke-like, so the two labels remain distinct).
+    """
+    beep, gap, n, pause = PATTERNS[kind]
+    if kind == "T3" and rng.random() < p_continuous:
+        return float(rng.uniform(0.15, 0.6)), 0.0, 1, float(rng.uniform(0.06, 0.6))
+    j = rng.uniform(0.9, 1.1, 3)
+    return float(beep * j[0]), float(gap * j[1]), n, float(pause * j[2])
+
+
+def beep_intervals(kind: str, duration_s: float, start_s: float = 0.0, timing: Timing | None = None) -> np.ndarray:
     """``(n, 2)`` array of beep ``[on, off)`` times in seconds within ``[0, duration_s)``.
 
     The first pattern repetition starts at ``start_s`` (may be negative to
-    begin mid-pattern).
+    begin mid-pattern). ``timing`` overrides ``PATTERNS[kind]``.
     """
-    beep, gap, n, _ = PATTERNS[kind]
-    period = pattern_period(kind)
+    beep, gap, n, _ = timing or PATTERNS[kind]
+    period = pattern_period(kind, timing)
     first = int(np.floor(-start_s / period)) if start_s < 0 else 0
     reps = np.arange(first, int(np.ceil((duration_s - start_s) / period)) + 1)
     on = (start_s + reps[:, None] * period + np.arange(n)[None, :] * (beep + gap)).reshape(-1)
@@ -52,11 +70,12 @@ def beep_intervals(kind: str, duration_s: float, start_s: float = 0.0) -> np.nda
     return np.clip(iv[keep], 0.0, duration_s)
 
 
-def beep_envelope(kind: str, n_samples: int, sr: int, start_s: float = 0.0, ramp_s: float = 0.004) -> np.ndarray:
+def beep_envelope(kind: str, n_samples: int, sr: int, start_s: float = 0.0, ramp_s: float = 0.004,
+                  timing: Timing | None = None) -> np.ndarray:
     """Gate ``(n_samples,)`` in [0, 1]: 1 during beeps, linear ramps of ``ramp_s`` at the edges."""
     t = np.arange(n_samples, dtype=np.float64) / sr
     env = np.zeros(n_samples, dtype=np.float64)
-    for on, off in beep_intervals(kind, n_samples / sr, start_s):
+    for on, off in beep_intervals(kind, n_samples / sr, start_s, timing):
         # Distance (s) inside the beep from its nearest edge -> trapezoid.
         inside = np.minimum(t - on, off - t)
         env = np.maximum(env, np.clip(inside / ramp_s, 0.0, 1.0))
@@ -123,14 +142,17 @@ def piezo_tone(n_samples: int, sr: int, v: AlarmVariant, rng: np.random.Generato
 
 
 def synth_alarm(kind: str, duration_s: float, sr: int = 16000, rng: np.random.Generator | None = None,
-                variant: AlarmVariant | None = None, start_s: float = 0.0) -> np.ndarray:
-    """A T3/T4 alarm of ``duration_s`` seconds, float32 ``(round(duration_s*sr),)``, no background."""
+                variant: AlarmVariant | None = None, start_s: float = 0.0, timing: Timing | None = None) -> np.ndarray:
+    """A T3/T4 alarm of ``duration_s`` seconds, float32 ``(round(duration_s*sr),)``, no background.
+
+    ``timing`` overrides the pattern's standard timing (see :func:`random_timing`).
+    """
     if kind not in PATTERNS:
         raise ValueError(f"synth_alarm: unknown pattern {kind!r} (expected one of {sorted(PATTERNS)})")
     rng = rng or np.random.default_rng(0)
     v = variant or AlarmVariant()
     n = int(round(duration_s * sr))
-    y = piezo_tone(n, sr, v, rng) * beep_envelope(kind, n, sr, start_s)
+    y = piezo_tone(n, sr, v, rng) * beep_envelope(kind, n, sr, start_s, timing=timing)
     if v.rt60_s > 0:
         y = apply_reverb(y, synthetic_rir(rng, sr, v.rt60_s), v.wet)
     peak = np.max(np.abs(y)) + 1e-12
@@ -146,20 +168,20 @@ def colored_noise(n_samples: int, rng: np.random.Generator, exponent: float) -> 
     return (y / (np.std(y) + 1e-12)).astype(np.float32)
 
 
-def synth_alarm_example(kind: str, duration_s: float, sr: int,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def synth_alarm_example(kind: str, duration_s: float, sr: int, rng: np.random.Generator,
+                        timing: Timing | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A random training variant and its beep ``[on, off)`` intervals in seconds ``(n, 2)``.
 
     Random device/room, random pattern phase, light coloured-noise floor. The
     intervals are the dry beeps, so training can label a crop by whether it
-    holds beep energy (the pauses are only room noise).
+    holds beep energy (the pauses are only room noise). ``timing``: see :func:`random_timing`.
     """
     v = random_variant(rng)
-    start = -float(rng.uniform(0, pattern_period(kind) * 0.6))
-    y = synth_alarm(kind, duration_s, sr, rng, v, start_s=start)
+    start = -float(rng.uniform(0, pattern_period(kind, timing) * 0.6))
+    y = synth_alarm(kind, duration_s, sr, rng, v, start_s=start, timing=timing)
     noise_db = v.level_dbfs - float(rng.uniform(15.0, 45.0))
     y = y + colored_noise(y.shape[0], rng, float(rng.uniform(0.0, 2.0))) * 10 ** (noise_db / 20)
-    return np.clip(y, -1.0, 1.0).astype(np.float32), beep_intervals(kind, duration_s, start)
+    return np.clip(y, -1.0, 1.0).astype(np.float32), beep_intervals(kind, duration_s, start, timing)
 
 
 def _band_noise(n: int, sr: int, rng: np.random.Generator, lo_hz: float, hi_hz: float) -> np.ndarray:

@@ -132,3 +132,31 @@ def test_synthetic_alarm_crops_are_labelled_only_when_they_hold_beeps() -> None:
     _, y = maker.batch(256, rng, augment=False)
     assert set(np.unique(y)) <= {0.0, 1.0}
     assert (y.sum(axis=1) == 0).any() and (y[:, 0] == 1).any() and (y[:, 1] == 1).any()
+
+
+def test_device_timings_stay_within_tolerance_or_beep_continuously_for_smoke() -> None:
+    from edge.synth_alarms import PATTERNS, random_timing
+
+    rng = np.random.default_rng(3)
+    for kind in ("T3", "T4"):
+        timings = [random_timing(kind, rng) for _ in range(200)]
+        standard = [t for t in timings if t[2] == PATTERNS[kind][2]]
+        for got in standard:
+            for value, ref in zip(got, PATTERNS[kind], strict=True):
+                assert 0.9 * ref - 1e-9 <= value <= 1.1 * ref + 1e-9
+        continuous = [t for t in timings if t[2] == 1]
+        if kind == "T4":
+            assert not continuous  # a CO alarm keeps its four short beeps
+        else:
+            assert 60 < len(continuous) < 140  # about half
+            assert all(0.15 <= beep <= 0.6 and 0.06 <= pause <= 0.6 for beep, _, _, pause in continuous)
+
+
+def test_a_continuous_beeper_sounds_as_its_timing_says() -> None:
+    timing = (0.25, 0.0, 1, 0.08)
+    x = synth_alarm("T3", 1.95, SR, np.random.default_rng(1), AlarmVariant(rt60_s=0.0), timing=timing)
+    beeps = _measured_beeps(x, SR)
+    assert len(beeps) == 6  # one every 0.33 s
+    assert all(abs((off - on) - 0.25) < 0.01 for on, off in beeps)
+    assert all(abs(beeps[k][0] - beeps[k - 1][1] - 0.08) < 0.01 for k in range(1, len(beeps)))
+    assert beep_intervals("T3", 1.95, timing=timing) == pytest.approx(np.array(beeps), abs=0.01)

@@ -13,6 +13,12 @@ matters on a shared 2-core machine; the approximations are standard:
   exponentially decaying RIR power envelope (synthetic exponentially decaying
   noise RIR, -60 dB after RT60), mixed with the dry signal;
 * time shift/crop: event-energy-aware choice of a 96-frame crop;
+* time stretch: a crop of ``96 * r`` frames resampled to 96 (linear
+  interpolation along time; duration changes, pitch does not);
+* pitch shift: each mel band takes the power the source had at its centre
+  frequency divided by the shift factor (interpolated between bands);
+* microphone/room colouring ("FilterAugment"): a smooth random gain curve
+  over the bands (piecewise linear in dB);
 * SpecAugment: time and frequency masks on the log-mel.
 
 A training example is one model window (96 frames = 0.975 s) with a multi-hot target.
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.frontend import FrontendParams, logmel
+from edge.frontend import FrontendParams, hz_to_mel, logmel, mel_band_edges_hz
 from edge.synth_alarms import colored_noise
 from edge.train.data import BACKGROUND, ClipSet
 from edge.train.teacher import STRIDE_FRAMES
@@ -41,6 +47,15 @@ class AugmentParams:
     p_mix_event: float = 0.1
     p_noise: float = 0.2
     noise_db_below: tuple[float, float] = (10.0, 50.0)
+    #: time stretch: probability and range of the factor r (a crop of 96 * r frames becomes 96 frames)
+    p_stretch: float = 0.5
+    stretch: tuple[float, float] = (0.85, 1.2)
+    #: pitch shift of the (first) event, in semitones
+    p_pitch: float = 0.5
+    pitch_semitones: tuple[float, float] = (-2.0, 2.0)
+    #: random smooth equaliser (microphone / room colouring): gain in +-filter_db at 2-5 control points
+    p_filter: float = 0.5
+    filter_db: float = 6.0
     time_masks: int = 2
     time_mask_frames: int = 12
     freq_masks: int = 2
@@ -98,33 +113,99 @@ class CropSampler:
             p = np.sqrt(np.maximum(win, 0.0)) + 0.02 * np.sqrt(win.max() + 1e-20) + 1e-20
             self._probs.append(p / p.sum())
 
-    def crop_one(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, bool, int]:
-        """One crop of clip ``i``, whether it holds the clip's sound, and its start frame (0 if padded)."""
+    def crop_one(self, i: int, rng: np.random.Generator, length: int | None = None) -> tuple[np.ndarray, bool, int]:
+        """One crop of clip ``i``, whether it holds the clip's sound, and its start frame (0 if padded).
+
+        ``length`` (default ``crop``) frames are returned, centred on where a
+        ``crop``-frame crop was drawn (for time stretching) and kept inside the clip.
+        """
         m = self.mels[i]
         c = self.crop
+        n = c if length is None else length
         if m.shape[0] <= c:
-            out = np.zeros((c, m.shape[1]), np.float32)
-            off = int(rng.integers(0, c - m.shape[0] + 1))
-            out[off: off + m.shape[0]] = m
+            out = np.zeros((n, m.shape[1]), np.float32)
+            if m.shape[0] <= n:
+                off = int(rng.integers(0, n - m.shape[0] + 1))
+                out[off: off + m.shape[0]] = m
+            else:
+                off = int(rng.integers(0, m.shape[0] - n + 1))
+                out[:] = m[off: off + n]
             return out, True, 0
         p = self._probs[i]
         start = int(rng.integers(0, m.shape[0] - c + 1)) if p is None else int(rng.choice(p.shape[0], p=p))
         holds = self._holds[i]
-        return m[start: start + c], bool(holds is None or holds[start]), start
+        flag = bool(holds is None or holds[start])
+        if n == c:
+            return m[start: start + c], flag, start
+        if m.shape[0] <= n:
+            out = np.zeros((n, m.shape[1]), np.float32)
+            out[: m.shape[0]] = m
+            return out, flag, start
+        s = min(max(start + (c - n) // 2, 0), m.shape[0] - n)
+        return m[s: s + n], flag, start
 
-    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator,
-                       starts: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator, starts: list[int] | None = None,
+                       lengths: np.ndarray | None = None) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
         """``(len(idx), crop, n_mels)`` crops and a bool ``(len(idx),)``: crop holds its clip's sound.
 
-        ``starts``, if given, receives each crop's start frame.
+        ``starts``, if given, receives each crop's start frame. With ``lengths``
+        (frames per crop), the crops are returned as a list of ``(length, n_mels)``.
         """
-        got = [self.crop_one(int(i), rng) for i in idx]
+        got = [self.crop_one(int(i), rng, None if lengths is None else int(lengths[k])) for k, i in enumerate(idx)]
         if starts is not None:
             starts.extend(g[2] for g in got)
-        return np.stack([g[0] for g in got]), np.array([g[1] for g in got], dtype=bool)
+        holds = np.array([g[1] for g in got], dtype=bool)
+        if lengths is not None:
+            return [g[0] for g in got], holds
+        return np.stack([g[0] for g in got]), holds
 
     def crops(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.crops_labelled(idx, rng)[0]
+
+
+def resample_time(crops: list[np.ndarray], n_frames: int) -> np.ndarray:
+    """Linear interpolation of each ``(L_i, F)`` crop onto ``n_frames`` frames -> ``(B, n_frames, F)``."""
+    out = np.empty((len(crops), n_frames, crops[0].shape[1]), np.float32)
+    for k, c in enumerate(crops):
+        if c.shape[0] == n_frames:
+            out[k] = c
+            continue
+        pos = np.linspace(0.0, c.shape[0] - 1, n_frames)
+        i0 = np.floor(pos).astype(np.int64)
+        i1 = np.minimum(i0 + 1, c.shape[0] - 1)
+        w = (pos - i0).astype(np.float32)[:, None]
+        out[k] = c[i0] * (1.0 - w) + c[i1] * w
+    return out
+
+
+def pitch_shift_power(x: np.ndarray, semitones: np.ndarray, fp: FrontendParams) -> np.ndarray:
+    """Shift ``(B, T, F)`` mel power by ``semitones`` ``(B,)``: band ``k`` gets the power at ``centre_k / factor``.
+
+    The source position is found on the mel scale and interpolated between
+    neighbouring bands (clamped at the edges).
+    """
+    centres = mel_band_edges_hz(fp)[1:-1]
+    m = hz_to_mel(centres)
+    factor = 2.0 ** (semitones / 12.0)
+    src = hz_to_mel(centres[None, :] / factor[:, None])  # (B, F) mel of the source frequency
+    pos = np.clip((src - m[0]) / (m[1] - m[0]), 0.0, len(centres) - 1.0)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, len(centres) - 1)
+    w = (pos - i0).astype(np.float32)[:, None, :]
+    lo = np.take_along_axis(x, np.broadcast_to(i0[:, None, :], x.shape), axis=2)
+    hi = np.take_along_axis(x, np.broadcast_to(i1[:, None, :], x.shape), axis=2)
+    return (lo * (1.0 - w) + hi * w).astype(np.float32)
+
+
+def random_filter_db(n: int, n_bands: int, rng: np.random.Generator, max_db: float) -> np.ndarray:
+    """``(n, n_bands)`` smooth random gains (dB): piecewise linear through 2-5 points in +-``max_db``."""
+    out = np.empty((n, n_bands), np.float32)
+    grid = np.arange(n_bands)
+    for k in range(n):
+        pts = int(rng.integers(2, 6))
+        xs = np.linspace(0, n_bands - 1, pts)
+        out[k] = np.interp(grid, xs, rng.uniform(-max_db, max_db, pts))
+    return out
 
 
 def _power(x: np.ndarray) -> np.ndarray:
@@ -202,7 +283,13 @@ class BatchMaker:
         a = self.aug
         idx = rng.choice(self.n, size=n, p=self.weights)
         starts: list[int] = []
-        x, holds = self.sampler.crops_labelled(idx, rng, starts)
+        crop = self.sampler.crop
+        if augment and a.p_stretch > 0:
+            r = np.where(rng.random(n) < a.p_stretch, rng.uniform(*a.stretch, n), 1.0)
+            crops, holds = self.sampler.crops_labelled(idx, rng, starts, np.round(crop * r).astype(np.int64))
+            x = resample_time(crops, crop)
+        else:
+            x, holds = self.sampler.crops_labelled(idx, rng, starts)
         if with_teacher:
             t, t_ok = self._teacher(idx, starts)
         y = np.zeros((n, len(self.labels)), np.float32)
@@ -210,6 +297,9 @@ class BatchMaker:
         y[np.nonzero(has)[0], self.target_of[idx][has]] = 1.0
         if augment:
             x = x.copy()
+            ps = np.nonzero(rng.random(n) < a.p_pitch)[0] if a.p_pitch > 0 else np.zeros(0, np.int64)
+            if ps.size:
+                x[ps] = pitch_shift_power(x[ps], rng.uniform(*a.pitch_semitones, ps.size), self.fp)
             # Second event at -6..0 dB relative level (multi-label target).
             mix = np.nonzero((rng.random(n) < a.p_mix_event) & has)[0]
             if mix.size and self.event_idx.size:
@@ -239,6 +329,9 @@ class BatchMaker:
                 noise = self.noise_sampler.crops(rng.integers(0, len(self.noises), nz.size), rng)
                 g = _power(x[nz]) / _power(noise) * 10 ** (-rng.uniform(*a.noise_db_below, nz.size) / 10)
                 x[nz] += noise * g[:, None, None]
+            eq = np.nonzero(rng.random(n) < a.p_filter)[0] if a.p_filter > 0 else np.zeros(0, np.int64)
+            if eq.size:
+                x[eq] *= (10 ** (random_filter_db(eq.size, x.shape[2], rng, a.filter_db) / 10))[:, None, :]
             x *= (10 ** (rng.uniform(*a.gain_db, n) / 10)).astype(np.float32)[:, None, None]
         mel = np.log(x + np.float32(self.fp.log_offset)).astype(np.float32)
         if augment:

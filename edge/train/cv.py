@@ -107,7 +107,9 @@ def format_cv(res: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m edge.train.cv OUT_DIR [fold ...] | merge OUT.json FOLD.json ...
+if __name__ == "__main__":
+    # python -m edge.train.cv OUT_DIR [fold ...] [--seed N] [--threads N] | merge OUT.json FOLD.json ...
+    import argparse
     import sys
 
     if sys.argv[1:2] == ["merge"]:
@@ -115,5 +117,10 @@ if __name__ == "__main__":  # python -m edge.train.cv OUT_DIR [fold ...] | merge
         Path(sys.argv[2]).write_text(json.dumps(merged, indent=2, default=float))
         print(format_cv(merged))
     else:
-        folds_arg = [int(a) for a in sys.argv[2:]] or None
-        run_cv(None, sys.argv[1] if len(sys.argv) > 1 else "models/build/cv", folds=folds_arg)
+        ap = argparse.ArgumentParser(prog="python -m edge.train.cv")
+        ap.add_argument("out", nargs="?", default="models/build/cv")
+        ap.add_argument("folds", nargs="*", type=int, help="held-out folds to run (default: all)")
+        ap.add_argument("--seed", type=int, default=0)
+        ap.add_argument("--threads", type=int, default=2, help="CPU threads per process (1 when two run at once)")
+        a = ap.parse_args()
+        run_cv(None, a.out, seed=a.seed, folds=a.folds or None, threads=a.threads)

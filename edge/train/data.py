@@ -202,6 +202,18 @@ def inner_split(clips: ClipSet, frac: float, seed: int) -> tuple[np.ndarray, np.
     return train_arr, val_arr
 
 
+def write_manifest(path: str | Path, rows: list[Row], root: Path) -> Path:
+    """Write ``rows`` as a manifest CSV with absolute paths (``root / row.path``), readable from anywhere."""
+    p = Path(path)
+    with p.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow([str((root / r.path).resolve()), r.label, r.fold, f"{r.duration_s:.3f}", r.source,
+                        r.license, r.original_name])
+    return p
+
+
 def training_data_summary(rows: list[Row]) -> str:
     """One line: clip count, per-licence-family counts and sources, for the contract."""
     fam: dict[str, int] = {}

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from edge.contract import ModelContract
 from edge.evaluate.clips import POOLINGS, decide, metrics, pool_scores
 from edge.frontend import FrontendParams
-from edge.synth_alarms import PATTERN_LABEL, room_noise_clip, steady_tone_clip, synth_alarm_example
+from edge.synth_alarms import PATTERN_LABEL, random_timing, room_noise_clip, steady_tone_clip, synth_alarm_example
 from edge.train import data as D
 from edge.train.augment import AugmentParams, BatchMaker
 from edge.train.export import StreamCalibration, check_fp32, export_fp32, quantize_int8
@@ -35,7 +35,7 @@ ALL_LABELS = (
 )
 BLOCK_FRAMES = 24
 WINDOW_BLOCKS = 4
-MODEL_VERSION = "homesound-1.0"
+MODEL_VERSION = "homesound-1.1"
 #: Where YAMNet teacher scores are cached (per clip; shared by CV folds). models/build is not committed.
 TEACHER_CACHE = Path(__file__).resolve().parents[2] / "models" / "build" / "teacher-cache"
 
@@ -57,6 +57,9 @@ class Schedule:
     background_mass: float = 12.0  # sampling mass of background relative to one event class
     alarm_mass: float = 2.0  # smoke/CO: their temporal patterns (T3 vs T4 vs fast beeping) need more examples
     synth_background_share: float = 0.15  # share of background mass given to synthetic room noise
+    #: synthetic alarms get a device's timing (+-10 %), this share of smoke clips beeping continuously
+    #: (None: the standard T3/T4 timings only)
+    alarm_continuous_share: float | None = 0.5
     inner_val_frac: float = 0.2
     calib_clips: int = 60
     #: weight of the YAMNet-teacher loss on an auxiliary head (0 = no teacher; see edge.train.teacher)
@@ -88,14 +91,19 @@ def beep_frames(intervals: np.ndarray, n_frames: int, fp: FrontendParams) -> np.
     return ((centre[:, None] >= intervals[None, :, 0]) & (centre[:, None] < intervals[None, :, 1])).any(axis=1)
 
 
-def synthetic_alarms(n_per_pattern: int, sr: int, seed: int) -> D.ClipSet:
-    """T3 (smoke) / T4 (CO) clips with their beep-frame masks (crops are labelled by the beeps they hold)."""
+def synthetic_alarms(n_per_pattern: int, sr: int, seed: int, continuous_share: float | None = None) -> D.ClipSet:
+    """T3 (smoke) / T4 (CO) clips with their beep-frame masks (crops are labelled by the beeps they hold).
+
+    ``continuous_share``: None = the standard timings; else every clip gets a device's
+    timing (:func:`edge.synth_alarms.random_timing`), this share of the smoke clips beeping continuously.
+    """
     fp = FrontendParams(sample_rate=sr)
     rng = np.random.default_rng([seed, 8201])
     audio, labels, groups, intervals = [], [], [], []
     for kind, lab in PATTERN_LABEL.items():
         for k in range(n_per_pattern):
-            x, iv = synth_alarm_example(kind, SYNTH_SECONDS[kind], sr, rng)
+            timing = random_timing(kind, rng, continuous_share) if continuous_share is not None else None
+            x, iv = synth_alarm_example(kind, SYNTH_SECONDS[kind], sr, rng, timing)
             audio.append(x)
             intervals.append(iv)
             labels.append(lab)
@@ -250,7 +258,8 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     labels = tuple(lab for lab in ALL_LABELS if lab in present)
     real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
     tr_idx, va_idx = D.inner_split(real, sched.inner_val_frac, seed)
-    train_clips = (real.subset(tr_idx).extend(synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed))
+    alarms = synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed, sched.alarm_continuous_share)
+    train_clips = (real.subset(tr_idx).extend(alarms)
                    .extend(synthetic_room_noise(sched.synth_room_noise, fp.sample_rate, seed)))
     n_before_tones = len(train_clips)
     train_clips = train_clips.extend(synthetic_steady_tones(sched.steady_tones, fp.sample_rate, seed))
@@ -369,6 +378,9 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
                               BLOCK_FRAMES, WINDOW_BLOCKS, model.cache_dim)
     quantize_int8(fp32_path, int8_path, calib, contract)
     torch.save(model.state_dict(), out / f"{name}.pt")
+    # The clips the model never trained on: a held-out set for detector tuning (edge eval-stream --make).
+    inner_val = D.write_manifest(out / f"{name}-inner-val.csv", [r for r in val_clips.rows if r is not None],
+                                 data_dir)
 
     report = {
         "name": name, "labels": list(labels), "folds": sorted({r.fold for r in rows}), "seed": seed,
@@ -380,6 +392,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
         "calibration_blocks": len(calib), **macs,
         "params": int(sum(p.numel() for p in model.parameters())),
         "fp32_path": str(fp32_path), "int8_path": str(int8_path), "int8_bytes": int8_path.stat().st_size,
+        "inner_val_manifest": str(inner_val),
         "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
     }
     (out / f"{name}-train.json").write_text(json.dumps(report, indent=2, default=float))
