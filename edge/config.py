@@ -61,12 +61,14 @@ class DetectorConfig:
     labels: list[str] | None = _f(None)           # enabled labels; null = all labels of the model
     threshold: float | None = _f(None, 0.0, 1.0)  # one on-threshold for every label; null = model defaults
     thresholds: dict[str, float] = _f({}, 0.0, 1.0)  # per-label on-threshold overrides
-    hysteresis: float | None = _f(None, 0.0, 1.0)  # off-threshold = on-threshold - hysteresis
+    hysteresis: float | None = _f(None, 0.0, 1.0)  # off-threshold = on-threshold - hysteresis (>= on / 2)
     persistence_k: int | None = _f(None, 1, 100)  # an onset needs k of the last n scores above threshold
     persistence_n: int | None = _f(None, 1, 100)
     min_duration_s: float | None = _f(None, 0.0, 60.0)  # shorter events are dropped (s)
     release_s: float | None = _f(None, 0.0, 60.0)  # an event ends after this long below the off-threshold (s)
     offset_lag_s: float | None = _f(None, 0.0, 60.0)  # reported offset = end of last active hop - this (s)
+    onset_lead_s: float | None = _f(None, 0.0, 5.0)  # reported onset = start of the firing block - this (s)
+    releases: dict[str, float] = _f({}, 0.0, 60.0)  # per-label release_s overrides (s)
     alarm_release_s: float = _f(7.0, 0.0, 60.0)  # smoke/CO events stay open across their pattern's pauses (s)
     alarm_confirm: bool = _f(False)               # hold smoke/CO onsets until the T3/T4 beep rhythm is heard
     alarm_fallback_s: float | None = _f(10.0, 0.0, 600.0)  # ...or until the classifier held them this long (s)

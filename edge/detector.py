@@ -6,20 +6,30 @@ For each enabled label, every hop:
   last ``persistence_n`` hops; when ``persistence_k`` of them did, the event
   starts. Its onset is the start of the newest block of the first
   above-threshold hop among those, i.e. the audio that made the score rise.
-* **active**: a score at or above the off-threshold (on - hysteresis) keeps it
+* **active**: a score at or above the off-threshold (on - hysteresis, but never
+  below half the on-threshold, so that an event can always end) keeps it
   alive; the offset is the end of the last such hop minus ``offset_lag_s`` (the
   model's look-back; never less than one block after the onset). When the score has stayed
   below the off-threshold for ``release_s`` seconds, the event ends.
 * ``smoke_alarm`` / ``co_alarm`` use ``max(release_s, alarm_release_s)``: an
   alarm's beep pattern pauses (T4: ~5 s between bursts), and one sounding
-  alarm should be one event, not an on/off pair per burst.
+  alarm should be one event, not an on/off pair per burst. ``releases[label]``
+  overrides both for one label (the model's tuned values, then the config's):
+  a dog barking or a cat meowing with pauses is one episode, one event.
+* ``onset_lead_s``: the reported onset is that much before the start of the
+  newest block of the first above-threshold hop (never before 0). The score
+  only rises once a window holds enough of a sound, so that block starts on
+  average a fraction of a second after the sound did; the lead (tuned on
+  held-out scenes) corrects this bias. It moves the timestamp, not the moment
+  the onset is emitted.
 * ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
   that long; an event that ends sooner is dropped without a trace.
 * :meth:`Detector.flush` ends every open event (end of stream, shutdown).
 
 Times are seconds from stream start; wall clock = ``start_wall + seconds``.
 Threshold precedence per label: ``detector.thresholds[label]`` >
-``detector.threshold`` > the model contract's threshold > 0.5.
+``detector.threshold`` > the model's tuned detector threshold (contract
+``detector.thresholds``, tuned on streams) > the contract's clip threshold > 0.5.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ FALLBACKS: dict[str, float | int] = {
     "min_duration_s": 0.0,
     "release_s": 0.5,
     "offset_lag_s": 0.0,
+    "onset_lead_s": 0.0,
 }
 
 
@@ -60,6 +71,8 @@ def resolve_settings(cfg: DetectorConfig, model_defaults: Mapping[str, object] |
         if value is None:
             value = model_defaults.get(name, fallback)
         filled[name] = type(fallback)(value)  # type: ignore[arg-type]
+    model_releases = model_defaults.get("releases") or {}
+    filled["releases"] = {**{str(k): float(v) for k, v in dict(model_releases).items()}, **cfg.releases}  # type: ignore[arg-type]
     if filled["persistence_k"] > filled["persistence_n"]:
         raise ValueError(
             f"detector.persistence_k: expected at most persistence_n ({filled['persistence_n']}), "
@@ -103,8 +116,9 @@ class Detector:
                  model_version: str = "unversioned", start_wall: float = 0.0,
                  model_defaults: Mapping[str, object] | None = None) -> None:
         self.labels = tuple(labels)
-        self.model_thresholds = dict(model_thresholds or {})
         self.model_defaults = dict(model_defaults or {})
+        tuned = dict(self.model_defaults.get("thresholds") or {})
+        self.model_thresholds = {**dict(model_thresholds or {}), **{str(k): float(v) for k, v in tuned.items()}}
         self.model_version = model_version
         self.start_wall = start_wall
         self._tracks: dict[str, _Track] = {}
@@ -123,7 +137,8 @@ class Detector:
 
         Returns the offsets of those events.
         """
-        unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) if x not in self.labels]
+        unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) + list(cfg.releases)
+                   if x not in self.labels]
         if unknown:
             raise ValueError(f"unknown label {unknown[0]!r} (model labels: {', '.join(self.labels)})")
         cfg = resolve_settings(cfg, self.model_defaults)
@@ -140,10 +155,16 @@ class Detector:
                     out.append(ev)
         for label in enabled:
             on = self.threshold(label)
-            off = max(0.0, on - cfg.hysteresis)
+            # A floor of on/2: with on - hysteresis <= 0 (say 0.2 - 0.2) no score could end the event.
+            off = max(0.5 * on, on - cfg.hysteresis)
             tr = old.get(label) or _Track(on=on, off=off)
             tr.on, tr.off = on, off
-            tr.release_s = max(cfg.release_s, cfg.alarm_release_s) if label in ALARM_LABELS else cfg.release_s
+            if label in cfg.releases:
+                tr.release_s = float(cfg.releases[label])
+            elif label in ALARM_LABELS:
+                tr.release_s = max(cfg.release_s, cfg.alarm_release_s)
+            else:
+                tr.release_s = cfg.release_s
             tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
             self._tracks[label] = tr
         return out
@@ -226,9 +247,10 @@ class Detector:
         # The sound filled at least the block that raised the score.
         lag = float(self.cfg.offset_lag_s) if tr.last_above_end < tr.last_end else 0.0
         off = max(tr.onset + tr.block_s, tr.last_above_end - lag) if state == "off" else None
+        onset = max(0.0, tr.onset - float(self.cfg.onset_lead_s))
         return Event(
-            id=tr.event_id, label=label, state=state, onset=tr.onset, offset=off,
-            onset_time=self.start_wall + tr.onset,
+            id=tr.event_id, label=label, state=state, onset=onset, offset=off,
+            onset_time=self.start_wall + onset,
             offset_time=None if off is None else self.start_wall + off,
             score=tr.peak, mean_score=tr.total / max(tr.count, 1), level_dbfs=tr.level,
             model_version=self.model_version,

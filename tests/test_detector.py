@@ -162,3 +162,46 @@ def test_a_co_alarm_with_t4_pauses_is_one_event_while_other_labels_end_in_the_pa
     assert co_off.offset == pytest.approx(6.5 + 0.115)  # the end of the second burst, not of the hold
     split = run(Detector(labels, cfg(release_s=0.5, alarm_release_s=0.0)), series)
     assert [e.state for e in split if e.label == "co_alarm"] == ["on", "off", "on", "off"]
+
+
+def test_per_label_release_keeps_one_episode_as_one_event_for_that_label_only():
+    barks = [(0.9, 0, 0.9)] * 3 + [(0, 0, 0)] * 15  # a bark, then 1.5 s of pause
+    series = barks * 3 + [(0, 0, 0)] * 30
+    evs = run(Detector(LABELS, cfg(release_s=0.5, releases={"dog": 2.0})), series)
+    assert [e.state for e in evs if e.label == "dog"] == ["on", "off"]
+    assert [e.state for e in evs if e.label == "water"] == ["on", "off"] * 3
+    dog_off = next(e for e in evs if e.label == "dog" and e.state == "off")
+    assert dog_off.offset == pytest.approx(3.8 + 0.115)  # end of the last bark
+
+
+def test_model_releases_apply_unless_the_config_overrides_them():
+    series = ([(0.9, 0, 0)] * 3 + [(0, 0, 0)] * 15) * 2 + [(0, 0, 0)] * 30
+    model = {"releases": {"dog": 2.0}}
+    merged = run(Detector(LABELS, cfg(release_s=0.5), model_defaults=model), series)
+    assert [e.state for e in merged] == ["on", "off"]
+    split = run(Detector(LABELS, cfg(release_s=0.5, releases={"dog": 0.5}), model_defaults=model), series)
+    assert [e.state for e in split] == ["on", "off", "on", "off"]
+
+
+def test_unknown_label_in_releases_is_rejected():
+    with pytest.raises(ValueError, match="unknown label 'cat'"):
+        Detector(LABELS, cfg(releases={"cat": 1.0}))
+
+
+def test_onset_lead_moves_the_reported_onset_earlier_but_not_the_emission_or_offset():
+    series = [(0, 0, 0)] * 5 + [(0.9, 0, 0)] * 4 + [(0, 0, 0)] * 3
+    plain = run(Detector(LABELS, cfg()), series)
+    led = run(Detector(LABELS, cfg(onset_lead_s=0.24)), series)
+    assert [(e.state, e.offset) for e in led] == [(e.state, e.offset) for e in plain]
+    assert plain[0].onset == pytest.approx(0.5) and led[0].onset == pytest.approx(0.26)
+    assert led[1].duration == pytest.approx(plain[1].duration + 0.24)
+    early = run(Detector(LABELS, cfg(onset_lead_s=2.0)), series)
+    assert early[0].onset == 0.0  # never before the stream started
+
+
+def test_off_threshold_never_falls_below_half_the_on_threshold_so_events_can_end():
+    # on 0.2 with hysteresis 0.2 would give an off-threshold of 0: no score could end the event.
+    det = Detector(LABELS, cfg(threshold=0.2, hysteresis=0.2))
+    evs = run(det, [(0.5, 0, 0)] * 3 + [(0.12, 0, 0)] * 3 + [(0.05, 0, 0)] * 3)
+    assert [e.state for e in evs] == ["on", "off"]
+    assert evs[1].offset == pytest.approx(0.5 + 0.115)  # 0.12 >= 0.1 kept it alive; 0.05 ended it

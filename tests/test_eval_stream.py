@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from edge.config import load_config, parse_config  # noqa: E402
 from edge.evaluate import stream as st  # noqa: E402
 from edge.evaluate import stream_command  # noqa: E402
 from edge.evaluate.soundscape import SceneSettings, generate  # noqa: E402
-from edge.evaluate.tune import Objective, replay, to_yaml, tune  # noqa: E402
+from edge.evaluate.tune import Objective, apply_tuned, new_detector, replay, to_yaml, tune  # noqa: E402
 from edge.pipeline import Classifier  # noqa: E402
 
 SR = 16000
@@ -117,6 +118,10 @@ def test_tuning_replay_reproduces_the_listener_and_tune_returns_valid_settings(r
     # The YAML snippet is a valid config.yaml fragment.
     snippet = parse_config(yaml.safe_load(to_yaml(res)), "tuned.yaml")
     assert snippet.detector.thresholds == d["thresholds"]
+    assert snippet.detector.releases == d["releases"] and snippet.detector.onset_lead_s == d["onset_lead_s"]
+    assert set(d["releases"]) <= set(c.labels) - {"smoke_alarm", "co_alarm"}
+    tuned = apply_tuned(cfg.detector, d)
+    assert tuned.releases == d["releases"] and tuned.onset_lead_s == d["onset_lead_s"]
 
 
 def test_bad_input_is_one_line_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,3 +152,35 @@ def test_replay_with_a_longer_hop_reproduces_the_listener_at_that_hop(scene_set:
     for r1, r2 in zip(runs, runs2, strict=True):
         ev, _ = replay(r1, c, cfg2.detector, hop_blocks=2)
         assert sorted(ev) == sorted(r2.detected)
+
+
+def test_tuned_settings_written_into_a_model_become_the_listeners_defaults(
+        scene_set: tuple[Path, Path], recorded: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnx", reason="writing a model's contract needs onnx (the 'train'/'test' extra)")
+    scenes, model = scene_set
+    tuned_json = tmp_path / "tuned.json"
+    out_model = tmp_path / "tuned.onnx"
+    assert stream_command.main(["--scenes", str(scenes), "--model", str(model), "--tune", str(tuned_json),
+                                "--write-model", str(out_model)]) == 0
+    capsys.readouterr()
+    tuned = json.loads(tuned_json.read_text())["detector"]
+    # Distinct from the fallbacks, so the check below can tell them apart.
+    tuned = tuned | {"thresholds": {lab: 0.35 for lab in tuned["thresholds"]}, "onset_lead_s": 0.24,
+                     "releases": {DEFAULT_LABELS[0]: 3.0}, "hysteresis": 0.2}
+    from edge.evaluate.tune import write_tuned_model
+
+    write_tuned_model(model, out_model, tuned)
+    clf2 = Classifier(out_model)
+    assert clf2.contract.detector == tuned
+    assert clf2.contract.thresholds == Classifier(model).contract.thresholds  # clip thresholds kept
+    _, runs = recorded
+    cfg = load_config(None)
+    for r in runs:
+        via_defaults, _ = replay(r, clf2.contract, cfg.detector)
+        via_config, _ = replay(r, Classifier(model).contract, apply_tuned(cfg.detector, tuned))
+        assert via_defaults == via_config
+    # A configured value still wins over the model's.
+    det = new_detector(clf2.contract, dataclasses.replace(cfg.detector, thresholds={DEFAULT_LABELS[0]: 0.9}))
+    assert det.threshold(DEFAULT_LABELS[0]) == 0.9 and det.threshold(DEFAULT_LABELS[1]) == 0.35
+    assert stream_command.main(["--scenes", str(scenes), "--write-model", str(out_model)]) == 2
+    assert "only go with --tune" in capsys.readouterr().err

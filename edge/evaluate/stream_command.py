@@ -63,6 +63,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--plot", metavar="PNG", help="timeline PNG of truth vs detections for one scene")
     e.add_argument("--plot-scene", help="scene name for --plot (default: the first scene)")
     e.add_argument("--tune", metavar="OUT_JSON", help="tune the detector on this (held-out!) scene set")
+    e.add_argument("--hops", default="1", help="with --tune: blocks per hop to search, e.g. 1,2 (default 1)")
+    e.add_argument("--write-model", metavar="OUT_ONNX",
+                   help="with --tune: write a copy of the model carrying the tuned settings as its defaults")
     e.add_argument("--alarm-gate", metavar="FALLBACK_S", type=float,
                    help="also report with smoke/CO onsets gated by the T3/T4 pattern check "
                         "(classifier alone after FALLBACK_S seconds)")
@@ -131,13 +134,23 @@ def _evaluate(args: argparse.Namespace) -> int:
         meta, runs = st.run_scene_set(args.scenes, rec_cfg, clf, record_scores=True,
                                       progress=lambda n: print(f"ran {n}", file=sys.stderr))
         c = clf.contract
-        res = tune(runs, c, cfg.detector, Objective(), log=lambda s: print(s, file=sys.stderr))
+        hops = tuple(int(h) for h in _floats(args.hops, "--hops"))
+        if any(h < 1 for h in hops):
+            raise _Usage(f"--hops: expected whole numbers of blocks >= 1, got {args.hops!r}")
+        res = tune(runs, c, cfg.detector, Objective(), log=lambda s: print(s, file=sys.stderr), hops=hops)
         res["scenes"] = str(args.scenes)
         res["folds"] = meta.get("settings", {}).get("folds")
         res["model"] = res["model"] | {"file": str(clf.path), "version": c.model_version}
         st.save_json(res, args.tune)
         print(to_yaml(res))
+        if args.write_model:
+            from edge.evaluate.tune import write_tuned_model
+
+            out = write_tuned_model(clf.path, args.write_model, res["detector"])
+            print(f"wrote {out} with the tuned detector settings in its contract", file=sys.stderr)
         return 0
+    if args.write_model or args.hops != "1":
+        raise _Usage("--write-model and --hops only go with --tune")
     gate = args.alarm_gate is not None
     meta, runs = st.run_scene_set(args.scenes, cfg, clf, record_scores=bool(args.plot) or gate,
                                   progress=lambda n: print(f"ran {n}", file=sys.stderr))
