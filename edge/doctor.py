@@ -100,6 +100,11 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
         f"({c.window_seconds:.3f} s)",
         f"license: {c.license}; training data: {c.training_data or 'unspecified'}",
     ]
+    if c.detector:  # the tuned settings the listener uses where config.yaml says null
+        tuned = ", ".join(f"{k} {v}" for k, v in c.detector.items() if k not in ("thresholds", "releases"))
+        thr = ", ".join(f"{k} {v:g}" for k, v in dict(c.detector.get("thresholds") or {}).items())
+        details.append(f"tuned detector defaults: {tuned}; thresholds: {thr or 'the clip thresholds'}; "
+                       f"per-label releases: {c.detector.get('releases') or 'none'}")
     msg = (f"{clf.path} ({c.model_version}) loads and runs: {len(c.labels)} labels, {p.sample_rate} Hz; "
            f"silence scored in {ms:.1f} ms (top: {c.labels[top]} {float(scores[top]):.2f})")
     return PASS, msg, details, p.sample_rate

@@ -66,3 +66,32 @@ def test_streaming_calls_equal_a_fresh_window_computation(name: str) -> None:
         np.testing.assert_allclose(s, stream[last - c.window_blocks + 1], atol=1e-6)
         np.testing.assert_allclose(e, emb[last - c.window_blocks + 1], atol=1e-6)
     assert np.all((stream >= 0) & (stream <= 1))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_carries_stream_tuned_detector_defaults_the_listener_uses(name: str) -> None:
+    from edge.config import load_config
+    from edge.evaluate.tune import new_detector
+
+    c = read_contract(MODELS / name)
+    d = c.detector
+    assert set(d["thresholds"]) == set(c.labels) and all(0.0 < t < 1.0 for t in d["thresholds"].values())
+    assert set(d["releases"]) <= set(c.labels) and d["persistence_k"] <= d["persistence_n"]
+    assert 0.0 <= d["onset_lead_s"] <= 1.0
+    # The listener's detector takes them for every setting the configuration leaves null.
+    det = new_detector(c, load_config(None).detector)
+    assert {lab: det.threshold(lab) for lab in c.labels} == d["thresholds"]
+    assert det.cfg.onset_lead_s == d["onset_lead_s"] and det.cfg.release_s == d["release_s"]
+    assert det.cfg.releases == d["releases"]
+
+
+def test_doctor_shows_the_bundled_models_tuned_detector_defaults() -> None:
+    from edge.config import load_config
+    from edge.doctor import PASS, check_model
+
+    status, _msg, details, _rate = check_model(load_config(None))
+    assert status == PASS
+    tuned = next(x for x in details if x.startswith("tuned detector defaults:"))
+    c = read_contract(MODELS / "homesound-int8.onnx")
+    assert f"onset_lead_s {c.detector['onset_lead_s']}" in tuned
+    assert f"smoke_alarm {c.detector['thresholds']['smoke_alarm']:g}" in tuned
