@@ -111,6 +111,9 @@ def test_unknown_labels_in_config_name_the_key(tiny_model, wav_writer):
     cfg = parse_config({"detector": {"thresholds": {"dog": 0.3}}}, "my.yaml")
     with pytest.raises(ConfigError, match=r"^my.yaml: detector.thresholds.dog: unknown label"):
         detect_file(path, cfg, model=tiny_model)
+    cfg = parse_config({"detector": {"releases": {"dog": 3.0}}}, "my.yaml")
+    with pytest.raises(ConfigError, match=r"^my.yaml: detector.releases.dog: unknown label"):
+        detect_file(path, cfg, model=tiny_model)
 
 
 def test_lost_audio_keeps_event_times_on_the_stream_clock(tiny_model, tmp_path):
