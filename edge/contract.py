@@ -189,3 +189,16 @@ def write_contract(model: Any, contract: ModelContract) -> None:
     entry = model.metadata_props.add()
     entry.key = CONTRACT_KEY
     entry.value = contract.to_json()
+
+
+def save_with_contract(model: Any, contract: ModelContract, path: str | Path) -> Path:
+    """Store ``contract`` in ``model`` (an ``onnx.ModelProto``) and save it to ``path`` atomically
+    (a temporary file renamed over it, so a reader never sees half a model). Needs the ``onnx`` package."""
+    import onnx
+
+    write_contract(model, contract)
+    out = Path(path)
+    tmp = out.with_suffix(".tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(out)
+    return out

@@ -271,16 +271,10 @@ def write_tuned_model(model_in: str | Path, model_out: str | Path, tuned: Mappin
 
     import onnx
 
-    from edge.contract import read_contract, write_contract
+    from edge.contract import read_contract, save_with_contract
 
     contract = read_contract(model_in)
-    proto = onnx.load(str(model_in))
-    write_contract(proto, dc.replace(contract, detector=dict(tuned)))
-    out = Path(model_out)
-    tmp = out.with_suffix(".tmp")
-    onnx.save(proto, str(tmp))
-    tmp.replace(out)
-    return out
+    return save_with_contract(onnx.load(str(model_in)), dc.replace(contract, detector=dict(tuned)), model_out)
 
 
 def to_yaml(result: Mapping[str, Any]) -> str:

@@ -9,7 +9,6 @@ runs training audio through the fp32 streaming graph block by block, so the
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import onnx
 import torch
 
-from edge.contract import ModelContract, write_contract
+from edge.contract import ModelContract, save_with_contract
 from edge.train.model import BlockClassifier, StreamingWrapper, fuse_batchnorm
 
 OPSET = 17
@@ -37,8 +36,7 @@ def export_fp32(model: BlockClassifier, contract: ModelContract, path: Path) -> 
                               output_names=["scores", "embedding", "cache_out"], opset_version=OPSET,
                               dynamo=False, do_constant_folding=True)
         proto = onnx.load(str(raw))
-    write_contract(proto, contract)
-    onnx.save(proto, str(path))
+    save_with_contract(proto, contract, path)
 
 
 def _session(path: Path):
@@ -119,7 +117,4 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: StreamCalibratio
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         proto = onnx.load(str(q))
-    write_contract(proto, contract)
-    tmp_out = out_path.with_suffix(".tmp")
-    onnx.save(proto, str(tmp_out))
-    os.replace(tmp_out, out_path)
+    save_with_contract(proto, contract, out_path)
