@@ -224,6 +224,18 @@ def licence_summary(rows: list[D.Row], which: str) -> str:
             "(attribution and share-alike obligations, see MODEL_CARD.md)")
 
 
+def quick_rows(rows: list[D.Row], per_label: int = 6) -> list[D.Row]:
+    """The first ``per_label`` rows of each label, in manifest order: what ``--quick`` trains on
+    (a few clips per label: the point is the whole pipeline, not accuracy)."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in rows:
+        if seen.get(r.label, 0) < per_label:
+            seen[r.label] = seen.get(r.label, 0) + 1
+            out.append(r)
+    return out
+
+
 def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
           seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
           name: str = "homesound", threads: int = 2, progress: bool = True,
@@ -246,14 +258,8 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     out.mkdir(parents=True, exist_ok=True)
 
     rows = D.select_folds(D.licence_filter(D.read_manifest(data_dir), licence_filter), folds)
-    if quick:  # a few clips per label: the point is the whole pipeline, not accuracy
-        keep: dict[str, int] = {}
-        sub = []
-        for r in rows:
-            if keep.get(r.label, 0) < 6:
-                keep[r.label] = keep.get(r.label, 0) + 1
-                sub.append(r)
-        rows = sub
+    if quick:
+        rows = quick_rows(rows)
     present = {r.label for r in rows} | set(PATTERN_LABEL.values())
     labels = tuple(lab for lab in ALL_LABELS if lab in present)
     real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
