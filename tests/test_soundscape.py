@@ -122,3 +122,40 @@ def test_missing_folds_and_manifests_are_one_line_errors(tmp_path: Path) -> None
         generate(m, tmp_path / "o", SceneSettings(folds=(9,), n_scenes=1))
     with pytest.raises(SoundscapeError, match="manifest not found"):
         read_manifest(tmp_path / "nope.csv")
+
+
+def _relicense(manifest: Path, licences: dict[str, str]) -> None:
+    """Rewrite the ``license`` of the manifest rows whose file name is a key of ``licences``."""
+    with manifest.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["license"] = licences.get(Path(r["path"]).name, r["license"])
+    with manifest.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_commercial_scene_sets_draw_only_clips_whose_licence_allows_commercial_use(tmp_path: Path) -> None:
+    m = _write_set(tmp_path / "data")
+    _relicense(m, {"tone2_0.wav": "CC-BY-NC-3.0", "tone2_1.wav": "CC-Sampling+-1.0", "bg2_0.wav": "CC-BY-NC-4.0"})
+    names = {c.path.name for c in read_manifest(m, (2,), licence="commercial")}
+    assert names == {"tone2_2.wav", "bg2_1.wav", "bg2_2.wav"}
+    assert len(read_manifest(m, (2,))) == 6
+    s = SceneSettings(folds=(2,), n_scenes=6, background_hours=0.0, synthetic=(), seed=5, licence="commercial")
+    generate(m, tmp_path / "out", s)
+    meta = json.loads((tmp_path / "out" / "scenes.json").read_text())
+    assert meta["settings"]["licence"] == "commercial"
+    used = {Path(e["source"]).name for x in meta["scenes"] for e in x["events"]}
+    assert used == {"tone2_2.wav"}
+
+
+def test_licence_filter_errors_are_one_line(tmp_path: Path) -> None:
+    m = _write_set(tmp_path)
+    with pytest.raises(SoundscapeError, match="licence filter must be 'all' or 'commercial', got 'free'"):
+        read_manifest(m, licence="free")
+    no_licence = tmp_path / "no-licence.csv"
+    no_licence.write_text("path,label,fold\naudio/bg1_0.wav,background,1\n")
+    with pytest.raises(SoundscapeError, match="lacks the column\\(s\\) license"):
+        read_manifest(no_licence, licence="commercial")
+    assert len(read_manifest(no_licence)) == 1

@@ -42,6 +42,7 @@ import numpy as np
 
 from edge.audiofile import read_mono, write_wav
 from edge.evaluate.sed_metrics import write_annotations
+from edge.licences import check_filter, licence_allows
 
 SAMPLE_RATE = 16000
 BACKGROUND = "background"
@@ -84,15 +85,25 @@ class SceneInfo:
     events: list[PlacedEvent] = field(default_factory=list)
 
 
-def read_manifest(path: str | Path, folds: Sequence[int] | None = None) -> list[Clip]:
-    """Clips of ``folds`` (all when None) from a manifest; paths resolved against its folder."""
+def read_manifest(path: str | Path, folds: Sequence[int] | None = None, licence: str = "all") -> list[Clip]:
+    """Clips of ``folds`` (all when None) from a manifest; paths resolved against its folder.
+
+    ``licence``: ``all``, or ``commercial`` to keep only clips whose ``license``
+    column allows commercial use (see :mod:`edge.licences`).
+    """
     p = Path(path)
+    try:
+        check_filter(licence)
+    except ValueError as e:
+        raise SoundscapeError(str(e)) from None
     if not p.is_file():
         raise SoundscapeError(f"{p}: manifest not found")
     clips: list[Clip] = []
     with p.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"path", "label", "fold"} - set(reader.fieldnames or [])
+        if licence != "all" and "license" not in (reader.fieldnames or []):
+            missing.add("license")
         if missing:
             raise SoundscapeError(f"{p}: manifest lacks the column(s) {', '.join(sorted(missing))}")
         for n, row in enumerate(reader, 2):
@@ -100,7 +111,7 @@ def read_manifest(path: str | Path, folds: Sequence[int] | None = None) -> list[
                 fold = int(row["fold"])
             except (TypeError, ValueError):
                 raise SoundscapeError(f"{p}:{n}: fold is not an integer: {row['fold']!r}") from None
-            if folds is None or fold in folds:
+            if (folds is None or fold in folds) and licence_allows(row.get("license") or "", licence):
                 clips.append(Clip(p.parent / row["path"], row["label"], fold))
     return clips
 
@@ -203,6 +214,7 @@ class SceneSettings:
     synthetic_cycles: int = 2
     trim_db: float = 35.0
     seed: int = 0
+    licence: str = "all"  # "commercial": only clips whose licence allows commercial use
 
 
 def _event_pool(clips: Sequence[Clip], synthetic: Sequence[str]) -> dict[str, list[Clip | None]]:
@@ -293,7 +305,7 @@ def generate(manifest: str | Path, out_dir: str | Path, settings: SceneSettings,
     Returns the list of scenes written (background-only ones last).
     """
     s = settings
-    clips = read_manifest(manifest, s.folds)
+    clips = read_manifest(manifest, s.folds, s.licence)
     bg = [c for c in clips if c.label == BACKGROUND]
     pool = _event_pool(clips, s.synthetic)
     if not bg:

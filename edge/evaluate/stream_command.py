@@ -1,7 +1,7 @@
 """``edge eval-stream``: make soundscapes, run the listener over them, report, tune.
 
 * ``edge eval-stream --make OUTDIR --manifest PATH --folds 4,5 [--snrs 0,6,12,18] [--n-scenes N]
-  [--background-hours H] [--seed S] [--synthetic co_alarm,smoke_alarm]``
+  [--background-hours H] [--seed S] [--synthetic co_alarm,smoke_alarm] [--licence commercial]``
 * ``edge eval-stream --scenes DIR [--model FILE] [--config FILE] [--tuned FILE] [--json] [--plot PNG]``
 * ``edge eval-stream --scenes DIR --tune OUT.json [--model FILE] [--config FILE]`` (held-out folds only!)
 
@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from edge.licences import LICENCE_FILTERS
 
 EXIT_USAGE = 2
 
@@ -54,6 +56,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--synthetic", default="co_alarm",
                    help="synthetic alarm labels to add (co_alarm = T4, smoke_alarm = T3; '' for none)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--licence", choices=LICENCE_FILTERS, default="all",
+                   help="'commercial' takes only clips whose licence allows commercial use (as edge train --licence)")
     e = p.add_argument_group("--scenes")
     e.add_argument("--model", help="ONNX model (default: model.path of the config, else the bundled model)")
     e.add_argument("--config", help="config.yaml whose detector/model sections are used")
@@ -86,7 +90,8 @@ def _make(args: argparse.Namespace) -> int:
         raise _Usage("--n-scenes and --background-hours must be >= 0")
     synth = tuple(x.strip() for x in args.synthetic.split(",") if x.strip())
     s = SceneSettings(folds=folds, snrs=_floats(args.snrs, "--snrs"), n_scenes=args.n_scenes,
-                      background_hours=args.background_hours, synthetic=synth, seed=args.seed)
+                      background_hours=args.background_hours, synthetic=synth, seed=args.seed,
+                      licence=args.licence)
     infos = generate(args.manifest, args.make, s, progress=lambda n: print(f"wrote {n}", file=sys.stderr))
     n_ev = sum(len(i.events) for i in infos)
     print(f"{args.make}: {sum(not i.background_only for i in infos)} scenes with {n_ev} events, "

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.licences import check_filter, commercial_ok, licence_allows
+
 BACKGROUND = "background"
-#: Licence prefixes that forbid or restrict commercial use (data README).
-NON_COMMERCIAL_PREFIXES = ("CC-BY-NC", "CC-Sampling+")
 COLUMNS = ("path", "label", "fold", "duration_s", "source", "license", "original_name")
 
 
@@ -71,16 +71,16 @@ def read_manifest(path: str | Path) -> list[Row]:
 
 
 def is_commercial_ok(row: Row) -> bool:
-    return not row.license.startswith(NON_COMMERCIAL_PREFIXES)
+    return commercial_ok(row.license)
 
 
 def licence_filter(rows: list[Row], which: str) -> list[Row]:
     """``which``: ``all`` keeps everything, ``commercial`` drops NC / Sampling+ clips."""
-    if which == "all":
-        return list(rows)
-    if which == "commercial":
-        return [r for r in rows if is_commercial_ok(r)]
-    raise DataError(f"licence filter must be 'all' or 'commercial', got {which!r}")
+    try:
+        check_filter(which)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    return [r for r in rows if licence_allows(r.license, which)]
 
 
 def select_folds(rows: list[Row], folds: list[int] | tuple[int, ...] | None) -> list[Row]:
