@@ -136,16 +136,14 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path: Path, capsys: pytest.Captur
 def test_make_passes_the_licence_filter_to_the_generator(scene_set: tuple[Path, Path], tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     manifest = scene_set[0].parent / "data" / "manifest.csv"
-    base = ["--manifest", str(manifest), "--folds", "1", "--n-scenes", "1", "--background-hours", "0",
-            "--synthetic", ""]
-    assert stream_command.main(["--make", str(tmp_path / "c"), *base, "--licence", "commercial"]) == 0
+    opts = ["--folds", "1", "--n-scenes", "1", "--background-hours", "0", "--synthetic", "", "--licence", "commercial"]
+    assert stream_command.main(["--make", str(tmp_path / "c"), "--manifest", str(manifest), *opts]) == 0
     assert json.loads((tmp_path / "c" / "scenes.json").read_text())["settings"]["licence"] == "commercial"
     bare = tmp_path / "bare.csv"
     bare.write_text("path,label,fold\n" + "".join(f"{p},{lab},1\n" for p, lab in (
         (manifest.parent / "bg_0.wav", "background"), (manifest.parent / "bg_1.wav", "background"))))
     capsys.readouterr()
-    assert stream_command.main(["--make", str(tmp_path / "b"), *base[2:], "--manifest", str(bare),
-                                "--licence", "commercial"]) == 2
+    assert stream_command.main(["--make", str(tmp_path / "b"), "--manifest", str(bare), *opts]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "lacks the column(s) license" in err
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.licences import check_filter, commercial_ok, licence_allows
+from edge.licences import check_filter, licence_allows
 
 BACKGROUND = "background"
 COLUMNS = ("path", "label", "fold", "duration_s", "source", "license", "original_name")
@@ -68,10 +68,6 @@ def read_manifest(path: str | Path) -> list[Row]:
     if not rows:
         raise DataError(f"{p}: manifest has no rows")
     return rows
-
-
-def is_commercial_ok(row: Row) -> bool:
-    return commercial_ok(row.license)
 
 
 def licence_filter(rows: list[Row], which: str) -> list[Row]:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from edge.contract import ModelContract
 from edge.evaluate.clips import POOLINGS, decide, metrics, pool_scores
 from edge.frontend import FrontendParams
+from edge.licences import commercial_ok
 from edge.synth_alarms import PATTERN_LABEL, random_timing, room_noise_clip, steady_tone_clip, synth_alarm_example
 from edge.train import data as D
 from edge.train.augment import AugmentParams, BatchMaker
@@ -216,7 +217,7 @@ def tune_decision(window_scores: list[np.ndarray], truth: list[str], labels: tup
 
 
 def licence_summary(rows: list[D.Row], which: str) -> str:
-    nc = sum(1 for r in rows if not D.is_commercial_ok(r))
+    nc = sum(1 for r in rows if not commercial_ok(r.license))
     if nc:
         return (f"CC-BY-NC-3.0 (non-commercial use only): trained on {nc} ESC-50 clips under CC BY-NC 3.0 "
                 "or CC Sampling+; other clips CC0/CC-BY/CC-BY-SA/GPL/ODbL (see MODEL_CARD.md)")
