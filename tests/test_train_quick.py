@@ -73,6 +73,46 @@ def test_quick_recipe_is_deterministic_for_a_seed(quick_run: dict, tmp_path: Pat
     assert again["thresholds"] == quick_run["thresholds"]
 
 
+def test_refit_ships_a_model_trained_on_the_held_out_clips_too_with_the_decision_they_tuned(
+        quick_run: dict, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from edge.classifier import Classifier
+    from edge.train.recipe import QUICK, train
+
+    refit = train(DATA, tmp_path, folds=[1, 2, 3, 4], seed=3, quick=True, progress=False,
+                  schedule=replace(QUICK, refit=True))
+    assert refit["refit"] is True and quick_run["refit"] is False
+    # Same seed, same first pass: the decision is the one tuned on the held-out clips ...
+    assert (refit["pooling"], refit["thresholds"]) == (quick_run["pooling"], quick_run["thresholds"])
+    assert refit["inner_val_macro_f1"] == quick_run["inner_val_macro_f1"]
+    # ... but the shipped weights come from a second pass that also saw those clips.
+    assert refit["n_train_real"] == quick_run["n_train_real"] + quick_run["n_inner_val"]
+    assert Path(refit["fp32_path"]).read_bytes() != Path(quick_run["fp32_path"]).read_bytes()
+    c = Classifier(refit["int8_path"]).contract
+    assert c.thresholds == pytest.approx(quick_run["thresholds"])
+    assert c.extra["clip_pooling"] == quick_run["pooling"]
+
+
+def test_edge_train_refit_flag_trains_the_second_pass(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from edge.train import data as D
+    from edge.train.recipe import quick_rows
+
+    r = subprocess.run([sys.executable, "-m", "edge", "train", "--data", str(DATA), "--out", str(tmp_path),
+                        "--quick", "--refit", "--threads", "1"], capture_output=True, text=True, timeout=600,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "homesound-train.json").read_text())
+    assert out["refit"] is True and report["schedule"]["refit"] is True
+    # The shipped pass trained on every (quick) clip of the manifest, held-out ones included.
+    assert out["n_train_real"] == len(quick_rows(D.read_manifest(DATA))) > report["n_inner_val"] > 0
+
+
 def test_commercial_licence_filter_drops_non_commercial_clips() -> None:
     from edge.train.data import licence_filter, read_manifest
 

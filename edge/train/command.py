@@ -25,6 +25,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--licence", choices=("all", "commercial"), default="all",
                    help="'commercial' drops clips whose licence starts with CC-BY-NC or CC-Sampling+")
+    p.add_argument("--refit", action="store_true",
+                   help="after tuning the clip decision on the inner split, train again on all training clips "
+                        "and ship that model with the decision (twice the training time)")
     p.add_argument("--cv", action="store_true", help="5-fold cross-validation (fp32 and int8) instead of training")
     p.add_argument("--name", default=None, help="file name stem of the outputs (default: homesound[-commercial])")
     p.add_argument("--teacher", metavar="FILE", default=None,
@@ -61,22 +64,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads < 1:
         print(f"edge: train: --threads: expected an integer >= 1, got {args.threads}", file=sys.stderr)
         return 2
+    from dataclasses import replace
+
+    from edge.train.recipe import QUICK, Schedule
+
+    schedule = replace(QUICK if args.quick else Schedule(), refit=True) if args.refit else None
     try:
         if args.cv:
             from edge.train.cv import run_cv
 
-            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence,
+            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence, schedule=schedule,
                    teacher_model=args.teacher, device=args.device, threads=args.threads)
             return 0
         from edge.train.recipe import train
 
         name = args.name or ("homesound" if args.licence == "all" else "homesound-commercial")
-        rep = train(data, args.out, None, args.seed, args.quick, args.licence, name=name, teacher_model=args.teacher,
-                    device=args.device, threads=args.threads)
+        rep = train(data, args.out, None, args.seed, args.quick, args.licence, schedule=schedule, name=name,
+                    teacher_model=args.teacher, device=args.device, threads=args.threads)
     except DataError as e:
         print(f"edge: {e}", file=sys.stderr)
         return 2
-    keys = ("int8_path", "int8_bytes", "macs_per_second", "inner_val_macro_f1", "pooling", "total_seconds")
+    keys = ("int8_path", "int8_bytes", "macs_per_second", "inner_val_macro_f1", "pooling", "refit", "n_train_real",
+            "total_seconds")
     print(json.dumps({k: rep[k] for k in keys}, default=float))
     return 0
 

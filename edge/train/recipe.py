@@ -62,6 +62,9 @@ class Schedule:
     #: (None: the standard T3/T4 timings only)
     alarm_continuous_share: float | None = 0.5
     inner_val_frac: float = 0.2
+    #: after tuning the clip decision on the inner split, train again (same seed) on all training
+    #: clips and ship that model with the decision (twice the training time)
+    refit: bool = False
     calib_clips: int = 60
     #: weight of the YAMNet-teacher loss on an auxiliary head (0 = no teacher; see edge.train.teacher)
     distill_weight: float = 3.0
@@ -237,48 +240,21 @@ def quick_rows(rows: list[D.Row], per_label: int = 6) -> list[D.Row]:
     return out
 
 
-def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
-          seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
-          name: str = "homesound", threads: int = 2, progress: bool = True,
-          augment: AugmentParams | None = None, teacher_cache: str | Path | None = None,
-          teacher_model: str | Path | None = None, device: str = "cpu") -> dict:
-    """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
+def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: Schedule, aug: AugmentParams,
+         seed: int, fp: FrontendParams, name: str, progress: bool, device: str,
+         teacher_model: str | Path | None, teacher_cache: str | Path | None,
+         ) -> tuple[BlockClassifier, list[float], float, str, Schedule]:
+    """Train a fresh model on ``train_clips`` (the last ``n_steady`` are steady-tone negatives).
 
-    ``device``: a torch device for the training steps ("cpu", "cuda"); batches are
-    built and the model is exported on the CPU either way. A GPU gives the same
-    recipe up to floating-point rounding (not bit-identical to the CPU).
-    Returns the report dict (paths, thresholds, inner-validation F1, MACs/s, timings).
+    Returns the model (CPU, eval mode), the loss per epoch, the training seconds, a
+    note on the teacher used and the schedule as run (no distillation without a teacher).
     """
-    t_start = time.time()
-    torch.set_num_threads(threads)
-    _seed_all(seed)
-    sched = schedule or (QUICK if quick else Schedule())
-    fp = FrontendParams()
-    data_dir = Path(data_dir) if data_dir else D.default_data_dir()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
-    rows = D.select_folds(D.licence_filter(D.read_manifest(data_dir), licence_filter), folds)
-    if quick:
-        rows = quick_rows(rows)
-    present = {r.label for r in rows} | set(PATTERN_LABEL.values())
-    labels = tuple(lab for lab in ALL_LABELS if lab in present)
-    real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
-    tr_idx, va_idx = D.inner_split(real, sched.inner_val_frac, seed)
-    alarms = synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed, sched.alarm_continuous_share)
-    train_clips = (real.subset(tr_idx).extend(alarms)
-                   .extend(synthetic_room_noise(sched.synth_room_noise, fp.sample_rate, seed)))
-    n_before_tones = len(train_clips)
-    train_clips = train_clips.extend(synthetic_steady_tones(sched.steady_tones, fp.sample_rate, seed))
-    val_clips = real.subset(va_idx)
-
     model = BlockClassifier(len(labels), fp.n_mels, BLOCK_FRAMES, WINDOW_BLOCKS, widths=tuple(sched.widths),
                             head=sched.head)
     mean, std = norm_stats(train_clips, fp)
     model.mel_mean.copy_(torch.from_numpy(mean))
     model.mel_std.copy_(torch.from_numpy(std))
     window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
-    aug = augment or AugmentParams()
     teacher = None
     teacher_note = "none (distill_weight 0)"
     if sched.distill_weight > 0:
@@ -302,7 +278,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     maker = BatchMaker(train_clips, labels, window_frames, fp, aug,
                        sampling_weights(train_clips, sched.background_mass,
                                         synth_background_share=sched.synth_background_share,
-                                        alarm_mass=sched.alarm_mass, n_steady=len(train_clips) - n_before_tones,
+                                        alarm_mass=sched.alarm_mass, n_steady=n_steady,
                                         steady_mass=sched.steady_tone_mass), sched.label_smoothing, seed,
                        teacher=teacher)
     # The teacher's auxiliary head (dropped at export): embedding -> the selected AudioSet classes.
@@ -356,14 +332,60 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
         history.append(run_loss / sched.steps_per_epoch)
         if progress:
             tqdm.write(f"{name} epoch {epoch + 1}/{sched.epochs} loss {history[-1]:.4f}")
-    train_s = time.time() - t_train
     model.cpu().to(memory_format=torch.contiguous_format).eval()
+    return model, history, time.time() - t_train, teacher_note, sched
+
+
+def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
+          seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
+          name: str = "homesound", threads: int = 2, progress: bool = True,
+          augment: AugmentParams | None = None, teacher_cache: str | Path | None = None,
+          teacher_model: str | Path | None = None, device: str = "cpu") -> dict:
+    """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
+
+    ``device``: a torch device for the training steps ("cpu", "cuda"); batches are
+    built and the model is exported on the CPU either way. A GPU gives the same
+    recipe up to floating-point rounding (not bit-identical to the CPU).
+    Returns the report dict (paths, thresholds, inner-validation F1, MACs/s, timings).
+    """
+    t_start = time.time()
+    torch.set_num_threads(threads)
+    _seed_all(seed)
+    sched = schedule or (QUICK if quick else Schedule())
+    fp = FrontendParams()
+    data_dir = Path(data_dir) if data_dir else D.default_data_dir()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows = D.select_folds(D.licence_filter(D.read_manifest(data_dir), licence_filter), folds)
+    if quick:
+        rows = quick_rows(rows)
+    present = {r.label for r in rows} | set(PATTERN_LABEL.values())
+    labels = tuple(lab for lab in ALL_LABELS if lab in present)
+    real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
+    tr_idx, va_idx = D.inner_split(real, sched.inner_val_frac, seed)
+    synthetic = (synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed, sched.alarm_continuous_share)
+                 .extend(synthetic_room_noise(sched.synth_room_noise, fp.sample_rate, seed)))
+    tones = synthetic_steady_tones(sched.steady_tones, fp.sample_rate, seed)
+    train_clips = real.subset(tr_idx).extend(synthetic).extend(tones)
+    val_clips = real.subset(va_idx)
+
+    fit_args = (len(tones), labels, sched, augment or AugmentParams(), seed, fp, name, progress, device,
+                teacher_model, teacher_cache)
+    model, history, train_s, teacher_note, sched = _fit(train_clips, *fit_args)
 
     # Inner validation (training folds only): clip pooling + per-label thresholds.
     if len(val_clips) and len(set(val_clips.labels)) > 1:
         pooling, thresholds, val_f1 = tune_decision(clip_scores(model, val_clips, fp), val_clips.labels, labels)
     else:
         pooling, thresholds, val_f1 = "max", {lab: 0.5 for lab in labels}, float("nan")
+    refit = sched.refit and len(va_idx) > 0
+    if refit:
+        # The decision just tuned stays; the shipped model also learns from the clips that tuned it.
+        _seed_all(seed)
+        train_clips = real.extend(synthetic).extend(tones)
+        model, history, refit_s, teacher_note, sched = _fit(train_clips, *fit_args)
+        train_s += refit_s
 
     macs = macs_per_second(model, BLOCK_FRAMES * fp.hop_length / fp.sample_rate)
     contract = ModelContract(
@@ -377,6 +399,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     fp32_path = out / f"{name}-fp32.onnx"
     int8_path = out / f"{name}-int8.onnx"
     export_fp32(model, contract, fp32_path)
+    window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
     probe = padded_mel(train_clips.mels[0], fp, window_frames)
     export_err = check_fp32(model, fp32_path, probe)
     crng = np.random.default_rng([seed, 2])
@@ -385,14 +408,16 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
                               BLOCK_FRAMES, WINDOW_BLOCKS, model.cache_dim)
     quantize_int8(fp32_path, int8_path, calib, contract)
     torch.save(model.state_dict(), out / f"{name}.pt")
-    # The clips the model never trained on: a held-out set for detector tuning (edge eval-stream --make).
+    # The clips that tuned the clip decision; unless refit, the model never trained on them: a
+    # held-out set for detector tuning (edge eval-stream --make).
     inner_val = D.write_manifest(out / f"{name}-inner-val.csv", [r for r in val_clips.rows if r is not None],
                                  data_dir)
 
     report = {
         "name": name, "labels": list(labels), "folds": sorted({r.fold for r in rows}), "seed": seed,
-        "quick": quick, "licence_filter": licence_filter, "n_train_real": int(len(tr_idx)),
-        "n_inner_val": int(len(va_idx)), "n_synthetic": len(train_clips) - int(len(tr_idx)),
+        "quick": quick, "licence_filter": licence_filter, "refit": refit,
+        "n_train_real": len(real) if refit else int(len(tr_idx)), "n_inner_val": int(len(va_idx)),
+        "n_synthetic": len(synthetic) + len(tones),
         "schedule": asdict(sched), "device": device, "teacher": teacher_note, "loss_history": history,
         "inner_val_macro_f1": val_f1,
         "pooling": pooling, "thresholds": thresholds, "export_max_abs_err": export_err,
