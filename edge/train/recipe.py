@@ -399,7 +399,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     fp32_path = out / f"{name}-fp32.onnx"
     int8_path = out / f"{name}-int8.onnx"
     export_fp32(model, contract, fp32_path)
-    window_frames = BLOCK_FRAMES * WINDOW_BLOCKS
+    window_frames = contract.window_frames
     probe = padded_mel(train_clips.mels[0], fp, window_frames)
     export_err = check_fp32(model, fp32_path, probe)
     crng = np.random.default_rng([seed, 2])
