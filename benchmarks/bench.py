@@ -466,8 +466,7 @@ def child_chain(a: argparse.Namespace) -> None:
     def after_model(out: Any, args: Any) -> None:
         if not first_inference:
             first_inference.append(time.time() - spawn)
-            t = os.times()
-            first_cpu.append(t.user + t.system)
+            first_cpu.append(cpu_seconds())
             peaks["first inference"] = peak_mb()
         if not first_ready and listener.classifier.ready:
             first_ready.append(time.time() - spawn)
