@@ -16,6 +16,7 @@ an auxiliary head that is dropped at export. YAMNet is never shipped.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +92,21 @@ def teacher_scores(clips: ClipSet, cache_dir: str | Path, hop_length: int, crop_
 
                 scorer = YamnetScorer(yamnet_path or DEFAULT_YAMNET_PATH)
             s = clip_teacher_scores(scorer, clips.audio[i], hop_length, crop_samples)
-            np.save(f, s)
+            _save_atomic(f, s)
             out.append(s)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     return out
+
+
+def _save_atomic(f: Path, s: np.ndarray) -> None:
+    # Two trainings (e.g. cross-validation folds in parallel) share one cache:
+    # a reader must never see a half-written file, so write aside and rename.
+    tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, s)
+    os.replace(tmp, f)
 
 
 def select_classes(scores: list[np.ndarray | None], min_peak: float = 0.2) -> np.ndarray:
