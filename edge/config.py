@@ -27,8 +27,8 @@ class ConfigError(ValueError):
 
 
 def _f(default: Any, lo: float | None = None, hi: float | None = None, choices: tuple[str, ...] | None = None,
-       pattern: str | None = None) -> Any:
-    meta = {"lo": lo, "hi": hi, "choices": choices, "pattern": pattern}
+       pattern: str | None = None, pattern_says: str | None = None) -> Any:
+    meta = {"lo": lo, "hi": hi, "choices": choices, "pattern": pattern, "pattern_says": pattern_says}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     if dataclasses.is_dataclass(default):
@@ -88,10 +88,19 @@ class TlsConfig:
     insecure: bool = _f(False)                    # skip certificate verification (not recommended)
 
 
+#: detector settings a reload (SIGHUP) does not change: they build the alarm gate at start
+RESTART_DETECTOR_KEYS = ("alarm_confirm", "alarm_fallback_s")
+
+# A topic prefix we publish under: no wildcards (paho refuses to publish to them, on the
+# network thread, long after start), no NUL, no empty level ("a//b", leading or trailing "/").
+TOPIC = r"[^+#/\x00]+(/[^+#/\x00]+)*"
+TOPIC_SAYS = "an MQTT topic without wildcards (+ #) or empty levels, e.g. 'home/sound'"
+
+
 @dataclass(frozen=True)
 class DiscoveryConfig:
     enabled: bool = _f(True)                      # publish Home Assistant MQTT discovery
-    prefix: str = _f("homeassistant")             # discovery prefix
+    prefix: str = _f("homeassistant", pattern=TOPIC, pattern_says=TOPIC_SAYS)  # discovery prefix
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class MqttConfig:
     client_id: str | None = _f(None)              # null = "edge-<device_id>"
     keepalive: int = _f(60, 5, 3600)              # seconds
     qos: int = _f(1, 0, 2)
-    base_topic: str = _f("homesound")
+    base_topic: str = _f("homesound", pattern=TOPIC, pattern_says=TOPIC_SAYS)
     device_id: str | None = _f(None, pattern=r"[a-z0-9_-]+")  # null = derived from the hostname
     username: str | None = _f(None)
     password: str | None = _f(None)               # prefer password_file or password_env
@@ -209,7 +218,8 @@ def _check_scalar(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
             import re
 
             if not re.fullmatch(pattern, value):
-                raise ConfigError(f"{where}: expected a string matching {pattern}, got {value!r}")
+                says = meta.get("pattern_says") or f"a string matching {pattern}"
+                raise ConfigError(f"{where}: expected {says}, got {value!r}")
         return value
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):

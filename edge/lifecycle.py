@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge.config import Config
+from edge.config import RESTART_DETECTOR_KEYS, Config
 from edge.systemd import Notifier
 
 log = logging.getLogger("edge.lifecycle")
@@ -104,8 +104,11 @@ class Lifecycle:
             return False
         self.reloads += 1
         others = dataclasses.replace(new, detector=old.detector) != old
+        kept = [f"detector.{k}" for k in RESTART_DETECTOR_KEYS if getattr(new.detector, k) != getattr(old.detector, k)]
+        if others:
+            kept.append("other sections")
         log.info("configuration reloaded from %s: detector settings applied%s", new.source_file,
-                 "; changes to other sections need a restart" if others else "")
+                 f"; changes to {' and '.join(kept)} need a restart" if kept else "")
         return True
 
     def run(self) -> Any:

@@ -16,11 +16,13 @@ last will ``offline``), ``event`` (JSON per onset/offset, QoS from config),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
 import socket
+import sqlite3
 import ssl
 import threading
 import time
@@ -163,6 +165,8 @@ class MqttPublisher:
         self._last_level_t = -1e18
         self._last_status_t = -1e18
         self._last_mic: Any = None
+        self._latest_health: dict[str, Any] | None = None
+        self.unstored = 0  # events the outbox failed to store (disk full, I/O error)
         self._dropped_logged = 0
         # network-thread state
         self._sock_open = False
@@ -209,7 +213,17 @@ class MqttPublisher:
     def event(self, ev: Event) -> None:
         """Store the event durably, then let the network thread send it."""
         assert self.outbox is not None, "start() first"
-        self.outbox.put(event_payload(ev), created=ev.offset_time or ev.onset_time)
+        payload = event_payload(ev)
+        try:
+            self.outbox.put(payload, created=ev.offset_time or ev.onset_time)
+        except sqlite3.Error as e:  # disk full, I/O error, read-only file system: keep listening
+            self.unstored += 1
+            log.error("mqtt: outbox %s cannot store events (%s); sending without a copy on disk, "
+                      "%d event(s) so far", self.outbox.path, e, self.unstored)
+            client = self._client
+            if self.connected and client is not None:  # paho's publish() is thread-safe; best effort
+                client.publish(self.topics.event, payload, qos=self.m.qos)
+            return
         if self.outbox.dropped_session != self._dropped_logged:
             self._dropped_logged = self.outbox.dropped_session
             log.warning(
@@ -239,6 +253,7 @@ class MqttPublisher:
 
     def status(self, health: dict[str, Any]) -> None:
         """Health JSON (retained); sent at most every ``mqtt.status_interval_s``, and at once when ``mic`` changes."""
+        self._latest_health = health  # close() sends the newest, rate limit or not
         now = time.monotonic()
         mic = health.get("mic")
         if now - self._last_status_t < 0.9 * self.m.status_interval_s and mic == self._last_mic:
@@ -254,13 +269,18 @@ class MqttPublisher:
                 self.outbox.close()
             return
         deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        while time.monotonic() < deadline and self.outbox is not None and self.outbox.depth():
-            if not self.connected and self._last_error is not None:
-                break  # the broker is known to be unreachable: waiting cannot help, the rows stay queued
-            time.sleep(0.02)
-        if self.outbox is not None and self.outbox.depth():
-            log.warning("mqtt: %d event(s) not yet acknowledged; kept in the outbox for the next start",
-                        self.outbox.depth())
+        try:
+            while time.monotonic() < deadline and self.outbox is not None and self.outbox.depth():
+                if not self.connected and self._last_error is not None:
+                    break  # the broker is known to be unreachable: waiting cannot help, the rows stay queued
+                time.sleep(0.02)
+            if self.outbox is not None and self.outbox.depth():
+                log.warning("mqtt: %d event(s) not yet acknowledged; kept in the outbox for the next start",
+                            self.outbox.depth())
+        except sqlite3.Error as e:  # a failing disk must not keep "offline" from being sent
+            log.error("mqtt: outbox %s unreadable at shutdown (%s)", self.outbox.path if self.outbox else "", e)
+        if self._latest_health is not None:
+            self._set_status(self._latest_health)  # the retained status shows the state at shutdown
         self._closing.set()
         self._kick()
         self._thread.join(timeout=OFFLINE_TIMEOUT_S + 6.0)
@@ -271,10 +291,15 @@ class MqttPublisher:
     def health(self) -> dict[str, Any]:
         """Figures for the status topic: outbox depth and drops, connection state."""
         ob = self.outbox
+        try:
+            depth, dropped = (ob.depth(), ob.dropped) if ob else (0, 0)
+        except sqlite3.Error:  # a failing disk: the status still goes out, without these two
+            depth = dropped = None
         return {
-            "outbox_depth": ob.depth() if ob else 0,
-            "outbox_dropped": ob.dropped if ob else 0,
+            "outbox_depth": depth,
+            "outbox_dropped": dropped,
             "mqtt_connected": self.connected,
+            "events_not_stored": self.unstored,
         }
 
     def _set_status(self, health: dict[str, Any]) -> None:
@@ -317,37 +342,47 @@ class MqttPublisher:
         assert client is not None
         next_try = 0.0
         while True:
-            if not self._sock_open:
-                if self._closing.is_set():
-                    return
-                now = time.monotonic()
-                if now < next_try:
-                    self._closing.wait(min(next_try - now, 0.2))
-                    continue
-                try:
-                    client.connect(self.m.host, self.m.port, self.m.keepalive)
-                    self._sock_open = True
-                except Exception as e:  # every failure is reported and retried; the listener keeps queueing
-                    self._report(describe_connect_error(e, self.m.host, self.m.port))
+            try:
+                if not self._sock_open:
+                    if self._closing.is_set():
+                        return
+                    now = time.monotonic()
+                    if now < next_try:
+                        self._closing.wait(min(next_try - now, 0.2))
+                        continue
+                    try:
+                        client.connect(self.m.host, self.m.port, self.m.keepalive)
+                        self._sock_open = True
+                    except Exception as e:  # every failure is reported and retried; the listener keeps queueing
+                        self._report(describe_connect_error(e, self.m.host, self.m.port))
+                        next_try = time.monotonic() + self._backoff()
+                        self._attempt += 1
+                        continue
+                rc = client.loop(timeout=LOOP_TIMEOUT_S)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    if self.connected:
+                        log.warning("mqtt: connection to %s:%d lost (%s); queueing events",
+                                    self.m.host, self.m.port, mqtt.error_string(rc))
+                    self.connected = False
+                    self._sock_open = False
                     next_try = time.monotonic() + self._backoff()
                     self._attempt += 1
                     continue
-            rc = client.loop(timeout=LOOP_TIMEOUT_S)
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._flush_acks()
+                if self._closing.is_set():
+                    self._shutdown(client)
+                    return
                 if self.connected:
-                    log.warning("mqtt: connection to %s:%d lost (%s); queueing events",
-                                self.m.host, self.m.port, mqtt.error_string(rc))
+                    self._pump()
+            except Exception as e:  # a failing outbox or callback must not end delivery for good
+                self._report(f"mqtt: network thread error ({type(e).__name__}: {e}); reconnecting, events stay queued")
                 self.connected = False
+                if self._sock_open:
+                    with contextlib.suppress(Exception):
+                        client.disconnect()
                 self._sock_open = False
                 next_try = time.monotonic() + self._backoff()
                 self._attempt += 1
-                continue
-            self._flush_acks()
-            if self._closing.is_set():
-                self._shutdown(client)
-                return
-            if self.connected:
-                self._pump()
 
     def _publish(self, topic: str, payload: str, qos: int, retain: bool, seq: int | None = None) -> bool:
         assert self._client is not None
@@ -408,6 +443,10 @@ class MqttPublisher:
 
     def _shutdown(self, client: mqtt.Client) -> None:
         if self.connected:
+            with self._slot_lock:
+                status, self._status_slot = self._status_slot, None
+            if status is not None:  # before "offline", on the same ordered connection
+                client.publish(self.topics.status, status, qos=1, retain=True)
             info = client.publish(self.topics.availability, "offline", qos=1, retain=True)
             deadline = time.monotonic() + OFFLINE_TIMEOUT_S
             while not info.is_published() and time.monotonic() < deadline:

@@ -18,6 +18,7 @@ held for long; ``busy_timeout`` covers the rare moment two writers meet.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import ConfigError
+
+log = logging.getLogger("edge.outbox")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -74,12 +77,40 @@ class Outbox:
         self._conns_lock = threading.Lock()
         self._closed = False
         self.dropped_session = 0  # rows dropped by this process (put() is called from one thread)
+        #: where an unreadable outbox file was moved aside at start (None: it was fine)
+        self.quarantined: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
+            try:
+                self._open()
+            except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.OperationalError) or not self.path.exists():
+                    raise  # cannot open (permissions, missing directory): the user must fix the path
+                # Not a database / malformed (power loss on a bad SD card): its rows are gone
+                # either way; refusing to start would also lose every event from now on.
+                self._quarantine(e)
+                self._open()
         except (OSError, sqlite3.Error) as e:
             raise ConfigError(f"outbox.path: cannot open {self.path} ({e})") from None
+
+    def _open(self) -> None:
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        conn.execute("SELECT count(*) FROM outbox").fetchone()  # reads the table: a damaged file fails here
+
+    def _quarantine(self, err: sqlite3.Error) -> None:
+        self.close()
+        self._closed = False
+        self._local = threading.local()
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        self.quarantined = aside
+        log.error("outbox.path: %s is unreadable (%s); moved it to %s and started an empty outbox",
+                  self.path, err, aside)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -27,7 +27,7 @@ import numpy as np
 from edge.alarm_pattern import LABEL_PATTERNS, AlarmGate
 from edge.classifier import Classifier
 from edge.clips import make_clip_recorder
-from edge.config import Config, ConfigError, load_config
+from edge.config import RESTART_DETECTOR_KEYS, Config, ConfigError, load_config
 from edge.contract import ModelContract
 from edge.detector import Detector
 from edge.events import Event
@@ -209,8 +209,8 @@ class Listener:
             figures = getattr(sink, "health", None)
             if callable(figures):  # the MQTT publisher: outbox depth and drops
                 d = figures()
-                h.outbox_depth = int(d.get("outbox_depth", 0))
-                h.outbox_dropped = int(d.get("outbox_dropped", 0))
+                h.outbox_depth = int(d.get("outbox_depth") or 0)  # None: the outbox file is unreadable now
+                h.outbox_dropped = int(d.get("outbox_dropped") or 0)
         out = h.snapshot()
         if not self._started:
             out["uptime_s"] = 0.0
@@ -221,12 +221,18 @@ class Listener:
     def reconfigure(self, new: Config) -> None:
         """Apply the detector section of a reloaded configuration (SIGHUP) between two reads.
 
+        Except :data:`RESTART_DETECTOR_KEYS` (the alarm gate), which need a restart.
+
         Raises :class:`ConfigError` (labels unknown to the model) and changes nothing then.
         Offsets of events whose label is no longer enabled are emitted now.
         """
         check_labels(new, self.contract.labels)
         self._emit(self.detector.reconfigure(new.detector))
-        self.cfg = dataclasses.replace(self.cfg, detector=new.detector)
+        # The alarm gate holds onsets it has not confirmed yet; swapping it mid-event could
+        # drop an onset or an offset, so its two settings keep their running values.
+        running = self.cfg.detector
+        det = dataclasses.replace(new.detector, **{k: getattr(running, k) for k in RESTART_DETECTOR_KEYS})
+        self.cfg = dataclasses.replace(self.cfg, detector=det)
 
     def _check_mic(self) -> None:
         """Follow the microphone state; a change is logged and reported at once."""

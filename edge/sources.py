@@ -123,9 +123,19 @@ class FileSource:
         self.ring.close()
 
 
+def import_sounddevice() -> Any:
+    """The ``sounddevice`` module; :class:`SourceError` (one line) when the PortAudio library is missing."""
+    try:
+        import sounddevice as sd
+    except OSError as e:  # the Python package is there, libportaudio2 is not
+        raise SourceError(f"microphone: cannot load the PortAudio library ({_one_line(e)}); "
+                          "install it (e.g. `sudo apt install libportaudio2`) or use a file source") from None
+    return sd
+
+
 def find_input_device(device: int | str | None) -> int | None:
     """Resolve a device index or a (case-insensitive) name substring to an input device index."""
-    import sounddevice as sd
+    sd = import_sounddevice()
 
     if device is None:
         return None
@@ -177,8 +187,7 @@ class MicSource:
 
     def __init__(self, device: int | str | None, preferred_rate: int, channel: int | None = None,
                  block_s: float = 0.05, buffer_s: float = 10.0) -> None:
-        import sounddevice as sd
-
+        sd = import_sounddevice()
         self._sd = sd
         self.device_spec = device
         self.device = find_input_device(device)

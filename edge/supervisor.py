@@ -35,7 +35,9 @@ log = logging.getLogger("edge.mic")
 
 MIN_BACKOFF_S = 0.5          # first wait between reopen attempts (s); doubles up to reopen_max_backoff_s
 FIRST_CALLBACK_GRACE_S = 3.0  # a freshly opened stream may take this long (s) beyond stall_after_s to start
-HEALTHY_RESET_S = 10.0       # audio flowing this long (s) resets the back-off
+HEALTHY_RESET_S = 10.0       # audio (not only silence) flowing this long (s) resets the back-off
+
+_clock = time.monotonic  # the supervisor's time base (seconds); one name, so a test can drive it
 POLL_S = 0.1                 # supervisor check period (s)
 
 
@@ -108,7 +110,7 @@ class MicSupervisor:
         self._backoff = MIN_BACKOFF_S
         self._next_try = 0.0
         self._count = -1
-        self._progress = time.monotonic()
+        self._progress = _clock()
         self._healthy_since: float | None = None
         self._stall_limit = cfg.stall_after_s + FIRST_CALLBACK_GRACE_S
         self._pending_gap: tuple[int, int, float] | None = None  # (ring index, callbacks at reopen, last cb time)
@@ -116,7 +118,7 @@ class MicSupervisor:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._progress = time.monotonic()
+        self._progress = _clock()
         self._thread = threading.Thread(target=self._run, name="edge-mic-supervisor", daemon=True)
         self._thread.start()
 
@@ -129,7 +131,7 @@ class MicSupervisor:
     def _run(self) -> None:
         while not self._stop.wait(POLL_S):
             try:
-                self.check(time.monotonic())
+                self.check(_clock())
             except Exception:  # supervision must never die; the next poll tries again
                 log.exception("microphone supervisor: unexpected error")
 
@@ -148,7 +150,9 @@ class MicSupervisor:
                 self._stall_limit = self.cfg.stall_after_s
             if self._healthy_since is None:
                 self._healthy_since = now
-            elif now - self._healthy_since >= HEALTHY_RESET_S:
+            elif now - self._healthy_since >= HEALTHY_RESET_S and not self.guard.silent:
+                # Callbacks of zeros are not health: resetting here would reopen a dead
+                # microphone every few seconds forever instead of backing off.
                 self._backoff = MIN_BACKOFF_S
         reason = None
         if self._down:
@@ -170,7 +174,7 @@ class MicSupervisor:
         if not self.lost:
             self.lost = True
             self.reason = reason
-            self._lost_since = time.monotonic()
+            self._lost_since = _clock()
             log.warning("microphone lost: %s; reopening with back-off (max %g s)", reason,
                         self.cfg.reopen_max_backoff_s)
 
@@ -191,9 +195,9 @@ class MicSupervisor:
                 log.warning("microphone delivered only silence for %g s; reopened it", self.cfg.silent_after_s)
             self._pending_gap = (index, count, last_cb)
             self._stall_limit = self.cfg.stall_after_s + FIRST_CALLBACK_GRACE_S
-            self._progress = time.monotonic()
+            self._progress = _clock()
         self._healthy_since = None
-        self._next_try = time.monotonic() + self._backoff
+        self._next_try = _clock() + self._backoff
         self._backoff = min(self._backoff * 2.0, self.cfg.reopen_max_backoff_s)
 
     def _record_gap(self, n: int) -> None:

@@ -130,3 +130,16 @@ def test_train_refuses_a_bad_device_or_thread_count_in_one_line(tmp_path, flag, 
     (tmp_path / "manifest.csv").write_text(
         "path,label,fold,duration_s,source,license,original_name\naudio/x.flac,dog_bark,1,1.0,s,CC0-1.0,x\n")
     assert_one_line_error(edge("train", "--data", tmp_path, "--out", tmp_path / "out", *flag), 2, message)
+
+
+def test_run_from_the_microphone_without_the_portaudio_library_is_one_line(tmp_path, tiny_model):
+    # libportaudio2 missing is what `import sounddevice` raises OSError for; a stand-in module
+    # raising exactly that replaces the real one (we cannot uninstall a system library here).
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "sounddevice.py").write_text('raise OSError("PortAudio library not found")\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake), str(ROOT)]))
+    r = subprocess.run([sys.executable, "-m", "edge", "run", "--source", "mic", "--model", str(tiny_model)],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert_one_line_error(r, 1, "microphone: cannot load the PortAudio library (PortAudio library not found); "
+                                "install it (e.g. `sudo apt install libportaudio2`) or use a file source")

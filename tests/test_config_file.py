@@ -53,6 +53,12 @@ def test_command_line_override_beats_the_file(tmp_path):
     ("detector:\n  persistence_k: 4\n  persistence_n: 3\n",
      "detector.persistence_k: expected at most persistence_n (3), got 4"),
     ("audio:\n  realtime: 1\n", "audio.realtime: expected true or false, got 1"),
+    # paho refuses to publish under a wildcard, but only on its network thread, long after start
+    ("mqtt:\n  base_topic: home/+\n", "mqtt.base_topic: expected an MQTT topic without wildcards (+ #) or "
+                                       "empty levels, e.g. 'home/sound', got 'home/+'"),
+    ("mqtt:\n  discovery:\n    prefix: homeassistant/\n", "mqtt.discovery.prefix: expected an MQTT topic without "
+                                                         "wildcards (+ #) or empty levels, e.g. 'home/sound', "
+                                                         "got 'homeassistant/'"),
 ])
 def test_config_errors_name_file_key_expectation_and_value(tmp_path, yaml_text, message):
     p = tmp_path / "c.yaml"

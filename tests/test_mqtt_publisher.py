@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -242,6 +243,73 @@ def test_password_file_first_line_is_used(mosquitto_auth, tmp_path: Path) -> Non
     pub.start()
     try:
         assert sub.wait_for(lambda ms: any(m.payload == b"online" for m in ms))
+    finally:
+        pub.close()
+        sub.stop()
+
+
+def test_close_publishes_the_newest_status_before_offline_even_when_rate_limited(mosquitto, tmp_path: Path) -> None:  # noqa: F811
+    sub = Subscriber(mosquitto.host, mosquitto.port, "homesound/#").start()
+    pub = MqttPublisher(make_config(mosquitto.port, tmp_path / "o.sqlite", status_interval_s=3600.0), make_contract())
+    pub.start()
+    try:
+        pub.status({"uptime_s": 1.0})
+        assert sub.wait_for(lambda ms: any(m.topic == f"{ROOT}/status" for m in ms))
+        pub.status({"uptime_s": 2.0})  # within the interval: not sent now...
+    finally:
+        pub.close()  # ...but at shutdown, with an empty outbox
+    assert sub.wait_for(lambda ms: [m.payload for m in ms if m.topic == f"{ROOT}/availability"][-1:] == [b"offline"])
+    sent = [(m.topic, m.payload) for m in sub.messages if m.topic in (f"{ROOT}/status", f"{ROOT}/availability")]
+    statuses = [json.loads(p) for t, p in sent if t.endswith("/status")]
+    assert [s["uptime_s"] for s in statuses] == [1.0, 2.0]
+    assert sent[-1] == (f"{ROOT}/availability", b"offline")
+    sub.stop()
+
+
+def test_an_error_on_the_network_thread_is_survived_and_delivery_resumes(mosquitto, tmp_path: Path, caplog) -> None:  # noqa: F811, ANN001
+    sub = Subscriber(mosquitto.host, mosquitto.port, f"{ROOT}/event").start()
+    pub = MqttPublisher(make_config(mosquitto.port, tmp_path / "o.sqlite"), make_contract())
+    pub.start()
+    real_pending = pub.outbox.pending
+    failures = []
+
+    def failing_once(*a, **k):  # noqa: ANN002, ANN003
+        if not failures:  # an I/O error reading the outbox, once (we cannot make the disk fail on cue)
+            failures.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_pending(*a, **k)
+
+    try:
+        assert _wait(lambda: pub.connected)
+        pub.outbox.pending = failing_once
+        with caplog.at_level(logging.ERROR, logger="edge"):
+            for i in range(3):
+                pub.event(make_event(i, "thr"))
+            assert sub.wait_for(lambda ms: len(ms) == 3, timeout=15), [m.payload for m in sub.messages]
+        assert failures == [1]
+        assert any("network thread error (OperationalError: disk I/O error)" in r.getMessage() for r in caplog.records)
+        assert pub._thread is not None and pub._thread.is_alive()
+        assert _wait(lambda: pub.outbox.depth() == 0)
+    finally:
+        pub.close()
+        sub.stop()
+
+
+def test_an_event_the_outbox_cannot_store_is_still_sent_and_counted(mosquitto, tmp_path: Path) -> None:  # noqa: F811
+    sub = Subscriber(mosquitto.host, mosquitto.port, f"{ROOT}/event").start()
+    pub = MqttPublisher(make_config(mosquitto.port, tmp_path / "o.sqlite"), make_contract())
+    pub.start()
+
+    def disk_full(*a, **k):  # noqa: ANN002, ANN003
+        raise sqlite3.OperationalError("database or disk is full")
+
+    try:
+        assert _wait(lambda: pub.connected)
+        pub.outbox.put = disk_full
+        pub.event(make_event(7, "full"))  # must not raise: the listener keeps running
+        assert sub.wait_for(lambda ms: len(ms) == 1)
+        assert json.loads(sub.messages[0].payload)["id"] == "full-00007"
+        assert pub.health()["events_not_stored"] == 1
     finally:
         pub.close()
         sub.stop()

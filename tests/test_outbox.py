@@ -9,6 +9,9 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+from edge.config import ConfigError
 from edge.outbox import Outbox, default_outbox_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,3 +98,26 @@ def test_default_path_follows_state_directory(monkeypatch, tmp_path: Path) -> No
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_outbox_path() == tmp_path / ".local" / "state" / "edge" / "outbox.sqlite"
+
+
+def test_an_unreadable_outbox_file_is_moved_aside_and_a_fresh_one_used(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    # What a worn SD card leaves after a power cut: bytes that are not a database.
+    p = tmp_path / "o.sqlite"
+    junk = bytes(range(256)) * 20
+    p.write_bytes(junk)
+    with caplog.at_level("ERROR", logger="edge.outbox"):
+        ob = Outbox(p, 10)
+    assert ob.quarantined is not None and ob.quarantined.read_bytes() == junk  # kept for inspection
+    assert ob.quarantined.name.startswith("o.sqlite.corrupt-")
+    assert ob.depth() == 0
+    ob.put("after")
+    assert [r.payload for r in ob.pending()] == ["after"]
+    ob.close()
+    assert any("is unreadable" in r.getMessage() and str(ob.quarantined) in r.getMessage() for r in caplog.records)
+
+
+def test_an_outbox_path_that_cannot_be_opened_is_still_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"^outbox.path: cannot open "):
+        Outbox(tmp_path / "file" / "o.sqlite", 10)  # a directory that is a file: nothing is moved
+    assert (tmp_path / "file").read_text() == "x"

@@ -163,3 +163,27 @@ def test_alarm_confirmation_passes_a_t3_rhythm_and_holds_a_steady_beep(tmp_path,
     assert "smoke_alarm" in labels(t3_wav, gate)  # one full T3 cycle confirms
     assert "smoke_alarm" in labels(steady_wav, no_gate)  # the classifier alone fires on any 3.1 kHz beep
     assert "smoke_alarm" not in labels(steady_wav, gate)  # no T3 rhythm: held, then dropped
+
+
+def test_reload_applies_detector_thresholds_but_keeps_the_running_alarm_gate(tiny_model, caplog):
+    """SIGHUP path (Lifecycle.reload): the gate holds unconfirmed onsets, so it changes only on restart."""
+    import logging
+
+    from edge.lifecycle import Lifecycle
+
+    clf = Classifier(tiny_model)
+
+    class Dummy:
+        kind, sample_rate, overflows, error = "test", 16000, 0, None
+
+    lis = Listener(parse_config({"detector": {"alarm_confirm": False}}), clf, [CollectSink()], Dummy())
+    new = parse_config({"detector": {"alarm_confirm": True, "alarm_fallback_s": 3.0,
+                                     "thresholds": {"low_tone": 0.9}}})
+    life = Lifecycle(lis, reload_config=lambda: new)
+    with caplog.at_level(logging.INFO, logger="edge"):
+        assert life.reload()
+    assert lis.detector.threshold("low_tone") == 0.9  # applied
+    assert lis.alarm_gate is None and lis.cfg.detector.alarm_confirm is False  # kept, and said so
+    assert lis.cfg.detector.thresholds == {"low_tone": 0.9}
+    msg = [r.getMessage() for r in caplog.records if "reloaded" in r.getMessage()]
+    assert msg and "detector.alarm_confirm and detector.alarm_fallback_s need a restart" in msg[0], msg
