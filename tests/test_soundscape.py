@@ -159,3 +159,16 @@ def test_licence_filter_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(SoundscapeError, match="lacks the column\\(s\\) license"):
         read_manifest(no_licence, licence="commercial")
     assert len(read_manifest(no_licence)) == 1
+
+
+@pytest.mark.parametrize(("licence", "ok"), [
+    ("CC0-1.0", True), ("CC-BY-4.0", True), ("CC BY-SA 4.0", True), ("cc0", True),
+    ("ODbL-1.0 (database) / DbCL-1.0 (contents)", True), ("GPL-2.0-only", True),
+    ("CC-BY-NC-3.0 (ESC-50 compilation; clip itself CC0-1.0)", False),  # the compilation's licence wins
+    ("cc-by-nc-4.0", False), ("CC BY-NC 4.0", False), ("CC-BY-NC-ND-4.0", False), ("CC-Sampling+-1.0", False),
+    ("", False), ("Proprietary", False), ("unknown", False),  # fails closed
+])
+def test_commercial_licence_rule_fails_closed_and_ignores_case_and_spacing(licence: str, ok: bool) -> None:
+    from edge.licences import commercial_ok
+
+    assert commercial_ok(licence) is ok

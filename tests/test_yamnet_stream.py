@@ -33,3 +33,17 @@ def test_frigate_style_turns_every_block_above_threshold_into_an_event():
     det, emi = ys.frigate_style([run], ["dog_bark", "speech"], 0.5)
     assert det["s0"] == [(0.0, ys.PATCH_S, "dog_bark"), (ys.PATCH_S, 2 * ys.PATCH_S, "speech")]
     assert emi["s0"] == [ys.PATCH_S, 2 * ys.PATCH_S]
+
+
+def test_references_yamnet_cannot_name_still_count_against_it_in_the_segment_metrics():
+    labels = ["dog_bark", "speech"]  # YAMNet's mapped labels; the scene also holds a CO alarm
+    scores = [[0, 0]] * 1 + [[0.9, 0]] * 4 + [[0, 0]] * 10
+    run = _run(scores)
+    run.reference.append((4.0, 8.0, "co_alarm"))
+    scored = ys.scored_labels(labels, [run])
+    assert scored == ["dog_bark", "speech", "co_alarm"]
+    cfg = DetectorConfig(threshold=0.5, persistence_k=1, persistence_n=1)
+    only_mapped = ys.evaluate([run], ys.yamnet_contract(labels, 0.48), cfg, labels)
+    fair = ys.evaluate([run], ys.yamnet_contract(labels, 0.48), cfg, scored)
+    assert fair["segment_f1_1s"] < only_mapped["segment_f1_1s"]  # the missed CO alarm segments count
+    assert fair["event_f1_500ms"] == only_mapped["event_f1_500ms"]

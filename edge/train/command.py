@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true", help="tiny schedule (< 1 min): checks the pipeline, not accuracy")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--licence", choices=("all", "commercial"), default="all",
-                   help="'commercial' drops clips whose licence starts with CC-BY-NC or CC-Sampling+")
+                   help="'commercial' keeps only CC0/CC-BY/CC-BY-SA/ODbL/GPL-style clips "
+                        "(no NC, no Sampling+; unknown: dropped)")
     p.add_argument("--refit", action="store_true",
                    help="after tuning the clip decision on the inner split, train again on all training clips "
                         "and ship that model with the decision (twice the training time)")

@@ -71,7 +71,7 @@ def read_manifest(path: str | Path) -> list[Row]:
 
 
 def licence_filter(rows: list[Row], which: str) -> list[Row]:
-    """``which``: ``all`` keeps everything, ``commercial`` drops NC / Sampling+ clips."""
+    """``which``: ``all`` keeps everything, ``commercial`` only what :func:`edge.licences.commercial_ok` allows."""
     try:
         check_filter(which)
     except ValueError as e:
