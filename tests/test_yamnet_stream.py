@@ -47,3 +47,12 @@ def test_references_yamnet_cannot_name_still_count_against_it_in_the_segment_met
     fair = ys.evaluate([run], ys.yamnet_contract(labels, 0.48), cfg, scored)
     assert fair["segment_f1_1s"] < only_mapped["segment_f1_1s"]  # the missed CO alarm segments count
     assert fair["event_f1_500ms"] == only_mapped["event_f1_500ms"]
+
+
+def test_class_average_f1_counts_labels_that_only_raised_false_alarms():
+    from edge.evaluate.stream import compute_metrics
+
+    run = SceneRun("s0", 10.0, False, [(1.0, 2.5, "speech")], [(1.0, 2.5, "speech"), (5.0, 6.0, "dog_bark")], [])
+    m = compute_metrics([run], ["speech", "dog_bark"])
+    assert m["class_average_f1_500ms"] == 0.5  # speech 1.0, dog_bark 0.0 (as sed_eval averages)
+    assert m["event_based_500ms"]["class_wise_average_f"] == 0.5
