@@ -15,6 +15,9 @@ This script installs exactly those rules with a hand-written BPF program, proves
 the filter is live (a W+X anonymous mmap must fail), then imports onnxruntime,
 builds an InferenceSession for each model path given (or a small generated int8
 model) and runs it. Exit 0 = onnxruntime works under MemoryDenyWriteExecute.
+Last it reports whether sounddevice's audio callback can be built under the
+rules (``audio callback: ok`` / ``refused (...)``): with cffi's ABI-mode
+callbacks it is refused, which is why the unit sets ``MemoryDenyWriteExecute=no``.
 
 What this does not cover: newer systemd (>= 255) prefers the kernel's
 PR_SET_MDWE when available, which additionally refuses mprotect() adding
@@ -172,6 +175,23 @@ def run_models(paths: list[str], model_bytes: bytes | None) -> None:
         print(f"ok: {name} ran under MemoryDenyWriteExecute rules, outputs {[np.asarray(o).shape for o in outs]}")
 
 
+def audio_callback_status() -> str:
+    """``ok``, or ``refused (...)``: can sounddevice build its PortAudio callback here?
+
+    sounddevice wraps the stream callback with cffi's ``ffi.callback()``, which
+    needs a write+execute page; that is what the microphone path depends on.
+    """
+    try:
+        import sounddevice as sd
+    except OSError as e:  # no PortAudio library: nothing to open anyway
+        return f"unknown (sounddevice not loadable: {e})"
+    try:
+        sd._ffi.callback("int(int)", lambda x: x)
+    except MemoryError as e:
+        return f"refused ({e})"
+    return "ok"
+
+
 def main(argv: list[str]) -> int:
     # Build the generated model before the filter: that is test scaffolding, not the service path.
     model_bytes = small_int8_model() if not argv else None
@@ -181,6 +201,7 @@ def main(argv: list[str]) -> int:
         return 3
     print(f"seccomp MemoryDenyWriteExecute rules active (pid {os.getpid()}, {platform.machine()})")
     run_models(argv, model_bytes)
+    print(f"audio callback: {audio_callback_status()}")
     return 0
 
 

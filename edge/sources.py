@@ -302,6 +302,10 @@ class MicSource:
             self._open_stream()
         except (ValueError, sd.PortAudioError) as e:
             raise SourceError(f"microphone {self.device_name!r}: cannot start ({_one_line(e)})") from None
+        except MemoryError:  # cffi builds the audio callback in write+execute memory
+            raise SourceError(f"microphone {self.device_name!r}: cannot create the audio callback: this process "
+                              "may not map write+execute memory (systemd MemoryDenyWriteExecute=yes? "
+                              "set it to no)") from None
         self.start_wall = time.time()
 
     def reopen(self) -> None:
