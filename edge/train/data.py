@@ -8,6 +8,7 @@ front end's sample rate, loaded once.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,19 @@ class Row:
 
     @property
     def group(self) -> str:
-        """Recording group: clips cut from one original recording share it."""
-        return self.original_name or self.path
+        """Recording group from the manifest (used when the FLAC has no ``album`` tag): see :func:`recording_id`."""
+        return recording_id(self.original_name) if self.original_name else self.path
+
+
+def recording_id(original_name: str) -> str:
+    """``original_name`` less what differs between pieces of one recording.
+
+    A cut offset (``"... @10.0s"``) and an ESC take letter (``3-144827-A.ogg``,
+    ``1-100038-B-14.wav``: takes A, B of one freesound recording) are dropped, so
+    the pieces land on the same side of the inner split.
+    """
+    name = re.sub(r"\s*@\s*\d+(?:\.\d+)?\s*s$", "", original_name)
+    return re.sub(r"(\d+-\d+)-[A-Z](?=[-.])", r"\1", name)
 
 
 def default_data_dir() -> Path:
