@@ -91,6 +91,7 @@ class WavReader(AudioReader):
         tag, ch, rate, bits = fmt
         if ch < 1 or rate < 1:
             raise AudioFileError(f"{path}: WAV header has {ch} channels at {rate} Hz")
+        check_rate(path, rate)
         if tag == _PCM and bits in (8, 16, 24, 32):
             pass
         elif tag == _FLOAT and bits in (32, 64):
@@ -136,6 +137,22 @@ class WavReader(AudioReader):
         self._f.close()
 
 
+#: sample rates (Hz) a recording can plausibly have; outside, the header is broken
+MIN_RATE, MAX_RATE = 1000, 768000
+
+
+def check_rate(path: Path, rate: int) -> None:
+    """:class:`AudioFileError` unless ``rate`` (Hz) is between :data:`MIN_RATE` and :data:`MAX_RATE`."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioFileError(f"{path}: sample rate {rate} Hz in the header is not a real recording's "
+                             f"({MIN_RATE}-{MAX_RATE} Hz)")
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip()
+    return (msg.splitlines()[-1] if msg else type(e).__name__)[:160]
+
+
 class _Unsupported(AudioFileError):
     """A WAV variant this parser does not handle (soundfile may)."""
 
@@ -146,16 +163,19 @@ class SoundfileReader(AudioReader):
         try:
             self._sf = sf.SoundFile(str(path))
         except Exception as e:  # soundfile raises LibsndfileError / RuntimeError
-            msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            raise AudioFileError(f"{path}: cannot read audio ({msg[:160]})") from None
+            raise AudioFileError(f"{path}: cannot read audio ({_one_line(e)})") from None
         self.sample_rate = int(self._sf.samplerate)
         self.channels = int(self._sf.channels)
         self.frames = int(self._sf.frames)
+        check_rate(path, self.sample_rate)
 
     def blocks(self, n_frames: int) -> Iterator[np.ndarray]:
         self._sf.seek(0)
         while True:
-            x = self._sf.read(n_frames, dtype="float32", always_2d=True)
+            try:
+                x = self._sf.read(n_frames, dtype="float32", always_2d=True)
+            except Exception as e:  # a truncated or corrupt FLAC/OGG fails mid-file (LibsndfileError)
+                raise AudioFileError(f"{self.path}: cannot decode audio ({_one_line(e)})") from None
             if x.shape[0] == 0:
                 return
             yield x

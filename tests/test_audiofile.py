@@ -74,3 +74,26 @@ def test_garbage_and_truncated_files_give_one_line_errors(tmp_path, content):
 def test_directory_is_not_an_audio_file(tmp_path):
     with pytest.raises(AudioFileError, match="not a regular file"):
         open_audio(tmp_path)
+
+
+def test_a_flac_cut_short_mid_stream_is_a_one_line_decode_error(tmp_path):
+    rng = np.random.default_rng(0)
+    full = tmp_path / "full.flac"
+    sf.write(str(full), (rng.standard_normal(SR * 20) * 0.3).clip(-1, 1), SR, subtype="PCM_16")
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])  # the header still claims 20 s
+    with pytest.raises(AudioFileError) as e:
+        read_audio(cut)
+    msg = str(e.value)
+    assert msg.startswith(f"{cut}: cannot decode audio (") and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("rate", [1, 4_000_000_000])
+def test_an_impossible_sample_rate_in_the_header_is_refused(tmp_path, rate):
+    path = write_wav(tmp_path / "r.wav", STEREO[:100], SR, "s16")
+    raw = bytearray(path.read_bytes())
+    i = raw.index(b"fmt ")
+    raw[i + 12 : i + 16] = rate.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(AudioFileError, match=rf"sample rate {rate} Hz in the header"):
+        open_audio(path)
