@@ -173,6 +173,9 @@ def open_model(path: str | Path, threads: int = 1) -> tuple[Any, ModelContract]:
     missing += [n for n in contract.outputs.values() if n not in have_out]
     if missing:
         raise ContractError(f"{p}: graph lacks the inputs/outputs named by its contract: {', '.join(missing)}")
+    width = next(o.shape[-1] for o in sess.get_outputs() if o.name == contract.outputs["scores"])
+    if isinstance(width, int) and width != len(contract.labels):
+        raise ContractError(f"{p}: its contract names {len(contract.labels)} labels but the graph scores {width}")
     return sess, contract
 
 

@@ -143,3 +143,19 @@ def test_run_from_the_microphone_without_the_portaudio_library_is_one_line(tmp_p
                        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert_one_line_error(r, 1, "microphone: cannot load the PortAudio library (PortAudio library not found); "
                                 "install it (e.g. `sudo apt install libportaudio2`) or use a file source")
+
+
+def test_model_whose_contract_names_fewer_labels_than_it_scores_exits_2(tmp_path, burst_wav):
+    import dataclasses
+
+    import onnx
+
+    from edge.contract import read_contract, write_contract
+
+    path = build_tiny_model(tmp_path / "m.onnx")
+    c = read_contract(path)
+    model = onnx.load(str(path))
+    write_contract(model, dataclasses.replace(c, labels=c.labels[:2]))  # a hand-edited contract
+    onnx.save(model, str(path))
+    r = edge("detect", burst_wav("x.wav", [], 0.5), "--model", path)
+    assert_one_line_error(r, 2, f"{path}: its contract names 2 labels but the graph scores {len(c.labels)}")

@@ -103,3 +103,43 @@ def test_train_command_with_a_missing_data_folder_is_a_one_line_error(tmp_path: 
     assert args.func(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edge: ") and "manifest not found" in err and "\n" not in err
+
+
+@pytest.mark.parametrize(("plot", "message"), [
+    ("cm.json", "--plot: {p}: expected a .png / .pdf / .svg file"),
+    ("missing-folder/cm.png", "--plot: {p}: folder {d} does not exist"),
+])
+def test_eval_clips_refuses_an_unwritable_plot_before_scoring(tiny_model: Path, tmp_path: Path, capsys,
+                                                              plot: str, message: str) -> None:
+    manifest = _manifest(tmp_path / "set")
+    p = tmp_path / plot
+    assert _run(["eval-clips", "--manifest", str(manifest), "--model", str(tiny_model), "--plot", str(p)]) == 2
+    cap = capsys.readouterr()
+    assert cap.err.strip() == "edge: " + message.format(p=p, d=p.parent) and cap.out == ""
+
+
+def test_eval_clips_with_no_label_the_model_knows_exits_2(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "set"
+    root.mkdir()
+    write_wav(root / "a.wav", tone(700.0, 1.0, SR), SR)
+    (root / "manifest.csv").write_text("path,label\na.wav,doorbell\n")
+    assert _run(["eval-clips", "--manifest", str(root / "manifest.csv"), "--model", str(tiny_model)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"edge: {root / 'manifest.csv'}: no clip has a label the model knows (skipped: doorbell)"
+
+
+def test_train_command_refuses_a_bad_output_folder_or_seed_before_training(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from edge.train import command
+
+    data = _manifest(tmp_path / "set").parent
+    (tmp_path / "file").write_text("x")
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--data", str(data), "--quick", "--out", str(tmp_path / "file")])
+    assert args.func(args) == 2
+    assert capsys.readouterr().err.strip() == f"edge: --out: {tmp_path / 'file'} exists and is not a folder"
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["train", "--seed", "-1"])
+    assert e.value.code == 2 and "--seed: expected an integer >= 0, got '-1'" in capsys.readouterr().err

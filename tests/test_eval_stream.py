@@ -199,3 +199,20 @@ def test_tuned_settings_written_into_a_model_become_the_listeners_defaults(
     assert det.threshold(DEFAULT_LABELS[0]) == 0.9 and det.threshold(DEFAULT_LABELS[1]) == 0.35
     assert stream_command.main(["--scenes", str(scenes), "--write-model", str(out_model)]) == 2
     assert "only go with --tune" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--out", "{t}/no-folder/r.json"], "--out: {t}/no-folder/r.json: folder {t}/no-folder does not exist"),
+    (["--plot", "{t}/timeline.txt"], "--plot: {t}/timeline.txt: expected a .png / .pdf / .svg file"),
+    (["--tune", "{t}"], "--tune: {t} is a folder, expected a file path"),
+    (["--tune", "{t}/t.json", "--hops", "1.5"], "--hops: expected whole numbers of blocks >= 1, got '1.5'"),
+])
+def test_unusable_outputs_and_options_are_refused_before_the_scenes_are_run(
+        scene_set: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str],
+        message: str) -> None:
+    scenes, model = scene_set
+    args = [f.format(t=tmp_path) for f in flags]
+    assert stream_command.main(["--scenes", str(scenes), "--model", str(model), *args]) == 2
+    cap = capsys.readouterr()
+    assert cap.err.strip() == "edge eval-stream: " + message.format(t=tmp_path)
+    assert "ran " not in cap.err  # nothing was run first

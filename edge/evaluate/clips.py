@@ -13,7 +13,6 @@ only for ``--plot``.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,20 +92,13 @@ class ManifestClip:
 
 def read_eval_manifest(path: str | Path) -> list[ManifestClip]:
     """Rows ``(absolute path, label)`` of a manifest CSV with at least ``path`` and ``label`` columns."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "manifest.csv"
-    if not p.is_file():
-        raise EvalError(f"{p}: manifest not found")
-    with p.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("path", "label") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise EvalError(f"{p}: manifest lacks the column(s) {', '.join(missing)}")
-        rows = [ManifestClip(p.parent / r["path"], r["label"]) for r in reader]
-    if not rows:
-        raise EvalError(f"{p}: manifest has no rows")
-    return rows
+    from edge.manifest import ManifestError, read_rows
+
+    try:
+        p, raw = read_rows(path)
+    except ManifestError as e:
+        raise EvalError(str(e)) from None
+    return [ManifestClip(p.parent / r["path"], r["label"]) for _, r in raw]
 
 
 def read_audio(path: Path, sr: int) -> np.ndarray:

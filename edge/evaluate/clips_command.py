@@ -30,17 +30,27 @@ def register(subparsers: Any) -> None:
 def cmd_eval_clips(args: argparse.Namespace) -> int:
     from edge.contract import ContractError
     from edge.evaluate.clips import EvalError, evaluate_clips, format_report, plot_confusion, read_eval_manifest
+    from edge.outputs import PLOT_SUFFIXES, OutputError, check_output_file
 
     try:
+        check_output_file("--plot", args.plot, PLOT_SUFFIXES)
         clips = read_eval_manifest(args.manifest)
         res = evaluate_clips(args.model, clips, pooling=args.pooling)
-        if args.plot:
-            plot_confusion(res, args.plot)
-    except (EvalError, ContractError) as e:
+    except (EvalError, ContractError, OutputError) as e:
         print(f"edge: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(res, indent=2, default=float))
     else:
         print(format_report(res))
+    if not res["n_clips"]:
+        print(f"edge: {args.manifest}: no clip has a label the model knows (skipped: "
+              f"{', '.join(res.get('skipped_labels') or {}) or 'none'})", file=sys.stderr)
+        return 2
+    if args.plot:
+        try:
+            plot_confusion(res, args.plot)
+        except OSError as e:  # the folder vanished or the disk filled since the check
+            print(f"edge: --plot: cannot write {args.plot} ({e.strerror or e})", file=sys.stderr)
+            return 1
     return 0

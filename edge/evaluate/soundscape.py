@@ -30,7 +30,6 @@ manifest's rate (16 kHz), written as 16-bit WAV.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ import numpy as np
 from edge.audiofile import read_mono, write_wav
 from edge.evaluate.sed_metrics import write_annotations
 from edge.licences import check_filter, licence_allows
+from edge.manifest import ManifestError, read_rows
 
 SAMPLE_RATE = 16000
 BACKGROUND = "background"
@@ -96,23 +96,19 @@ def read_manifest(path: str | Path, folds: Sequence[int] | None = None, licence:
         check_filter(licence)
     except ValueError as e:
         raise SoundscapeError(str(e)) from None
-    if not p.is_file():
-        raise SoundscapeError(f"{p}: manifest not found")
+    required = ["fold", "label", "path"] + (["license"] if licence != "all" else [])
+    try:
+        p, raw = read_rows(p, sorted(required))
+    except ManifestError as e:
+        raise SoundscapeError(str(e)) from None
     clips: list[Clip] = []
-    with p.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"path", "label", "fold"} - set(reader.fieldnames or [])
-        if licence != "all" and "license" not in (reader.fieldnames or []):
-            missing.add("license")
-        if missing:
-            raise SoundscapeError(f"{p}: manifest lacks the column(s) {', '.join(sorted(missing))}")
-        for n, row in enumerate(reader, 2):
-            try:
-                fold = int(row["fold"])
-            except (TypeError, ValueError):
-                raise SoundscapeError(f"{p}:{n}: fold is not an integer: {row['fold']!r}") from None
-            if (folds is None or fold in folds) and licence_allows(row.get("license") or "", licence):
-                clips.append(Clip(p.parent / row["path"], row["label"], fold))
+    for n, row in raw:
+        try:
+            fold = int(row["fold"])
+        except (TypeError, ValueError):
+            raise SoundscapeError(f"{p}:{n}: fold is not an integer: {row['fold']!r}") from None
+        if (folds is None or fold in folds) and licence_allows(row.get("license") or "", licence):
+            clips.append(Clip(p.parent / row["path"], row["label"], fold))
     return clips
 
 

@@ -26,6 +26,17 @@ class _Usage(Exception):
     pass
 
 
+def _seed(text: str) -> int:
+    """argparse type: a random seed (numpy needs an integer >= 0)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
 def _floats(text: str, what: str) -> tuple[float, ...]:
     try:
         vals = tuple(float(x) for x in text.split(",") if x.strip())
@@ -55,7 +66,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="hours of background-only audio for false alarms per hour (default 1)")
     g.add_argument("--synthetic", default="co_alarm",
                    help="synthetic alarm labels to add (co_alarm = T4, smoke_alarm = T3; '' for none)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_seed, default=0, help="random seed, an integer >= 0 (default 0)")
     g.add_argument("--licence", choices=LICENCE_FILTERS, default="all",
                    help="'commercial' takes only clips whose licence allows commercial use (as edge train --licence)")
     e = p.add_argument_group("--scenes")
@@ -125,9 +136,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from edge.evaluate import stream as st
     from edge.evaluate.soundscape import load_scene_set
+    from edge.outputs import PLOT_SUFFIXES, check_output_file
     from edge.pipeline import load_classifier
 
-    load_scene_set(args.scenes)  # fail on a bad scene directory before loading anything else
+    # Fail on a bad scene directory or an unwritable output before minutes of listening.
+    load_scene_set(args.scenes)
+    check_output_file("--plot", args.plot, PLOT_SUFFIXES)
+    check_output_file("--out", args.out)
+    check_output_file("--tune", args.tune)
+    check_output_file("--write-model", args.write_model, (".onnx",))
+    raw_hops = _floats(args.hops, "--hops")
+    if any(h < 1 or h != int(h) for h in raw_hops):
+        raise _Usage(f"--hops: expected whole numbers of blocks >= 1, got {args.hops!r}")
+    hops = tuple(int(h) for h in raw_hops)
     cfg = _load_cfg(args)
     clf = load_classifier(cfg, args.model)
     labels = list(clf.labels)
@@ -139,9 +160,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         meta, runs = st.run_scene_set(args.scenes, rec_cfg, clf, record_scores=True,
                                       progress=lambda n: print(f"ran {n}", file=sys.stderr))
         c = clf.contract
-        hops = tuple(int(h) for h in _floats(args.hops, "--hops"))
-        if any(h < 1 for h in hops):
-            raise _Usage(f"--hops: expected whole numbers of blocks >= 1, got {args.hops!r}")
         res = tune(runs, c, cfg.detector, Objective(), log=lambda s: print(s, file=sys.stderr), hops=hops)
         res["scenes"] = str(args.scenes)
         res["folds"] = meta.get("settings", {}).get("folds")
@@ -212,10 +230,11 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
     from edge.contract import ContractError
     from edge.evaluate.soundscape import SoundscapeError
+    from edge.outputs import OutputError
 
     try:
         return _make(args) if args.make else _evaluate(args)
-    except (_Usage, ConfigError, ContractError, SoundscapeError) as e:
+    except (_Usage, ConfigError, ContractError, SoundscapeError, OutputError) as e:
         print(f"edge eval-stream: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (AudioFileError, ValueError, OSError) as e:

@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
                    help="data folder with manifest.csv (default: ../shared/data/homesounds from the repo root)")
     p.add_argument("--out", metavar="DIR", default="models/build", help="output folder (default: models/build)")
     p.add_argument("--quick", action="store_true", help="tiny schedule (< 1 min): checks the pipeline, not accuracy")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--licence", choices=("all", "commercial"), default="all",
                    help="'commercial' keeps only CC0/CC-BY/CC-BY-SA/ODbL/GPL-style clips "
                         "(no NC, no Sampling+; unknown: dropped)")
@@ -43,13 +43,28 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _seed(text: str) -> int:
+    """argparse type: a random seed (numpy needs an integer >= 0)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from edge.outputs import OutputError, make_output_dir
     from edge.train.data import DataError, default_data_dir, read_manifest
 
     data = Path(args.data) if args.data else default_data_dir()
     try:
         read_manifest(data)  # fail early, one line, before importing torch
-    except DataError as e:
+        make_output_dir("--out", args.out)
+        if args.teacher and not Path(args.teacher).is_file():
+            raise DataError(f"--teacher: {args.teacher}: file not found")
+    except (DataError, OutputError) as e:
         print(f"edge: {e}", file=sys.stderr)
         return 2
     try:

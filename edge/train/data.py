@@ -58,27 +58,21 @@ def default_data_dir() -> Path:
 
 def read_manifest(path: str | Path) -> list[Row]:
     """Read ``manifest.csv``; a missing column or bad fold is a one-line :class:`DataError`."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "manifest.csv"
-    if not p.is_file():
-        raise DataError(f"{p}: manifest not found")
+    from edge.manifest import ManifestError, read_rows
+
+    try:
+        p, raw = read_rows(path)
+    except ManifestError as e:
+        raise DataError(str(e)) from None
     rows: list[Row] = []
-    with p.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("path", "label") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{p}: manifest lacks the column(s) {', '.join(missing)}")
-        for i, r in enumerate(reader, start=2):
-            try:
-                fold = int(r.get("fold") or 0)
-                dur = float(r.get("duration_s") or 0.0)
-            except ValueError:
-                raise DataError(f"{p}:{i}: fold/duration_s is not a number") from None
-            rows.append(Row(r["path"], r["label"], fold, dur, r.get("source") or "", r.get("license") or "",
-                            r.get("original_name") or ""))
-    if not rows:
-        raise DataError(f"{p}: manifest has no rows")
+    for i, r in raw:
+        try:
+            fold = int(r.get("fold") or 0)
+            dur = float(r.get("duration_s") or 0.0)
+        except ValueError:
+            raise DataError(f"{p}:{i}: fold/duration_s is not a number") from None
+        rows.append(Row(r["path"], r["label"], fold, dur, r.get("source") or "", r.get("license") or "",
+                        r.get("original_name") or ""))
     return rows
 
 
