@@ -216,3 +216,28 @@ def test_unusable_outputs_and_options_are_refused_before_the_scenes_are_run(
     cap = capsys.readouterr()
     assert cap.err.strip() == "edge eval-stream: " + message.format(t=tmp_path)
     assert "ran " not in cap.err  # nothing was run first
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[1, 2]", "no 'scenes' list (not written by 'edge eval-stream --make'?)"),
+    ('{"scenes": []}', "no 'scenes' list (not written by 'edge eval-stream --make'?)"),
+    ('{"scenes": [{"name": "s0", "wav": "s0.wav"}]}', "scenes[0] lacks annotation, duration_s, background_only"),
+    ('{"scenes": [{"name": "s0", "wav": "s0.wav", "annotation": "s0.txt", "duration_s": 1, '
+     '"background_only": false}]}', "scenes[0]: annotation {d}/s0.txt not found"),
+])
+def test_a_damaged_scenes_json_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str,
+                                           message: str) -> None:
+    (tmp_path / "scenes.json").write_text(content)
+    assert stream_command.main(["--scenes", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"edge eval-stream: {tmp_path / 'scenes.json'}: "
+                                               + message.format(d=tmp_path))
+
+
+def test_a_tuning_file_gets_the_same_validation_as_config_yaml(scene_set: tuple[Path, Path], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    scenes, model = scene_set
+    bad = tmp_path / "tuned.json"
+    bad.write_text('{"detector": {"thresholds": {"low_tone": 5}, "hysteresis": 0.1}}')
+    assert stream_command.main(["--scenes", str(scenes), "--model", str(model), "--tuned", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == (f"edge eval-stream: {bad}: detector.thresholds.low_tone: "
+                                               "expected a number in [0, 1], got 5")

@@ -354,6 +354,10 @@ def generate(manifest: str | Path, out_dir: str | Path, settings: SceneSettings,
     return infos
 
 
+#: what every entry of ``scenes.json``'s ``scenes`` list holds (see :func:`generate`)
+SCENE_KEYS = ("name", "wav", "annotation", "duration_s", "background_only")
+
+
 def load_scene_set(scene_dir: str | Path) -> dict[str, Any]:
     """Read ``scenes.json`` of a generated set (paths made absolute)."""
     d = Path(scene_dir)
@@ -364,7 +368,17 @@ def load_scene_set(scene_dir: str | Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise SoundscapeError(f"{meta_path}: not valid JSON ({e.msg})") from None
-    for sc in meta.get("scenes", []):
+    except UnicodeDecodeError:
+        raise SoundscapeError(f"{meta_path}: not UTF-8 text") from None
+    scenes = meta.get("scenes") if isinstance(meta, dict) else None
+    if not isinstance(scenes, list) or not scenes:
+        raise SoundscapeError(f"{meta_path}: no 'scenes' list (not written by 'edge eval-stream --make'?)")
+    for i, sc in enumerate(scenes):
+        lacks = [k for k in SCENE_KEYS if not isinstance(sc, dict) or k not in sc]
+        if lacks:
+            raise SoundscapeError(f"{meta_path}: scenes[{i}] lacks {', '.join(lacks)}")
         sc["wav"] = str(d / sc["wav"])
         sc["annotation"] = str(d / sc["annotation"])
+        if not Path(sc["annotation"]).is_file():
+            raise SoundscapeError(f"{meta_path}: scenes[{i}]: annotation {sc['annotation']} not found")
     return meta

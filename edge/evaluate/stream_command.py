@@ -127,7 +127,12 @@ def _load_cfg(args: argparse.Namespace) -> Any:
             raise _Usage(f"{args.tuned}: file not found") from None
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise _Usage(f"{args.tuned}: not a tuning result ({type(e).__name__}: {e})") from None
-        cfg = dataclasses.replace(cfg, detector=det, model=dataclasses.replace(cfg.model, hop_s=hop))
+        # The same validation as config.yaml, naming the tuning file (a hand-edited one included).
+        from edge.config import parse_config
+
+        checked = parse_config({"detector": dataclasses.asdict(det), "model": {"hop_s": hop}}, str(args.tuned))
+        cfg = dataclasses.replace(cfg, detector=checked.detector,
+                                  model=dataclasses.replace(cfg.model, hop_s=checked.model.hop_s))
     return cfg
 
 
@@ -149,6 +154,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if any(h < 1 or h != int(h) for h in raw_hops):
         raise _Usage(f"--hops: expected whole numbers of blocks >= 1, got {args.hops!r}")
     hops = tuple(int(h) for h in raw_hops)
+    if args.alarm_gate is not None and not 0 <= args.alarm_gate < float("inf"):
+        raise _Usage(f"--alarm-gate: expected seconds >= 0, got {args.alarm_gate}")
     cfg = _load_cfg(args)
     clf = load_classifier(cfg, args.model)
     labels = list(clf.labels)
