@@ -58,6 +58,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edge.argtypes import positive  # argparse only: safe before the BLAS thread settings
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "homesound-int8.onnx"
 DEFAULT_FP32 = REPO / "models" / "homesound-fp32.onnx"
@@ -723,38 +725,25 @@ def main(argv: list[str] | None = None) -> int:
     return run_bench(a)
 
 
-def _positive(kind: type) -> Any:
-    """argparse type: a number of ``kind`` above 0 (a one-line usage error otherwise)."""
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            v = 0
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-        return v
-    return parse
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE", help="int8 ONNX model (default models/homesound-int8.onnx, "
                                                    "else a tiny test model)")
     p.add_argument("--fp32-model", metavar="FILE", help="fp32 ONNX model (default models/homesound-fp32.onnx, "
                                                         "else the int8 QDQ graph dequantized)")
-    p.add_argument("--seconds", type=_positive(float), default=600.0,
+    p.add_argument("--seconds", type=positive(float), default=600.0,
                    help="audio pushed through the chain (s, default 600)")
-    p.add_argument("--source-rate", type=_positive(int), default=48000,
+    p.add_argument("--source-rate", type=positive(int), default=48000,
                    help="sample rate of the recording (Hz, default 48000)")
     p.add_argument("--paced-s", type=float, default=60.0, help="length of the real-time paced run (s, default 60; "
                                                                "0 = skip)")
     p.add_argument("--paced-threshold", type=float, default=None, help="detector threshold for the paced run "
                                                                        "(default: the model's)")
-    p.add_argument("--compare-s", type=_positive(float), default=60.0, help="audio used by the side-by-side ratios (s)")
+    p.add_argument("--compare-s", type=positive(float), default=60.0, help="audio used by the side-by-side ratios (s)")
     p.add_argument("--yamnet", metavar="FILE", default=None, help="yamnet.tflite (default ../shared/models/yamnet)")
     p.add_argument("--quality", nargs=2, metavar=("OURS_JSON", "YAMNET_JSON"),
                    help="`edge eval-stream --json` results of our model and of YAMNet on the same scenes")
     p.add_argument("--no-mqtt", action="store_true", help="JSON lines to /dev/null instead of a real mosquitto")
-    p.add_argument("--reps", type=_positive(int), default=1, help="chain runs (the best CPU figure is reported)")
+    p.add_argument("--reps", type=positive(int), default=1, help="chain runs (the best CPU figure is reported)")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     # internal: the child process
     p.add_argument("--child", choices=["chain"], help=argparse.SUPPRESS)

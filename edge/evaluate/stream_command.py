@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.argtypes import seed
 from edge.licences import LICENCE_FILTERS
 
 EXIT_USAGE = 2
@@ -24,17 +25,6 @@ EXIT_USAGE = 2
 
 class _Usage(Exception):
     pass
-
-
-def _seed(text: str) -> int:
-    """argparse type: a random seed (numpy needs an integer >= 0)."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:
@@ -66,7 +56,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="hours of background-only audio for false alarms per hour (default 1)")
     g.add_argument("--synthetic", default="co_alarm",
                    help="synthetic alarm labels to add (co_alarm = T4, smoke_alarm = T3; '' for none)")
-    g.add_argument("--seed", type=_seed, default=0, help="random seed, an integer >= 0 (default 0)")
+    g.add_argument("--seed", type=seed, default=0, help="random seed, an integer >= 0 (default 0)")
     g.add_argument("--licence", choices=LICENCE_FILTERS, default="all",
                    help="'commercial' takes only clips whose licence allows commercial use (as edge train --licence)")
     e = p.add_argument_group("--scenes")

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.argtypes import seed
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -22,7 +24,7 @@ def register(subparsers: Any) -> None:
                    help="data folder with manifest.csv (default: ../shared/data/homesounds from the repo root)")
     p.add_argument("--out", metavar="DIR", default="models/build", help="output folder (default: models/build)")
     p.add_argument("--quick", action="store_true", help="tiny schedule (< 1 min): checks the pipeline, not accuracy")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed, an integer >= 0 (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--licence", choices=("all", "commercial"), default="all",
                    help="'commercial' keeps only CC0/CC-BY/CC-BY-SA/ODbL/GPL-style clips "
                         "(no NC, no Sampling+; unknown: dropped)")
@@ -41,17 +43,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=2,
                    help="CPU threads for the training steps (default 2, this project's reference machine)")
     p.set_defaults(func=cmd_train)
-
-
-def _seed(text: str) -> int:
-    """argparse type: a random seed (numpy needs an integer >= 0)."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,30 @@
+"""argparse ``type=`` callables shared by the commands: a bad value is argparse's one-line usage error."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def seed(text: str) -> int:
+    """A random seed: numpy needs an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def positive(kind: type) -> Callable[[str], float | int]:
+    """A number of ``kind`` (int or float) above 0."""
+    def parse(text: str) -> float | int:
+        try:
+            v = kind(text)
+        except ValueError:
+            v = 0
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        return v
+    return parse
