@@ -51,3 +51,13 @@ def test_benchmark_prints_every_promised_figure_on_a_short_recording(tmp_path: P
         assert calls.get(stage, 0) > 0, f"stage {stage} was never called: {calls}"
     assert r["chain"]["audio_s"] >= 3.9
     assert r["model"]["int8"]["macs_per_call"] > 0
+
+
+def test_silence_probe_reports_every_label_for_silence_and_two_noise_levels(tiny_model) -> None:  # noqa: ANN001
+    from benchmarks.silence_probe import probe
+    from edge.classifier import Classifier
+
+    res = probe(tiny_model, seconds=3.0)
+    labels = set(Classifier(tiny_model).labels)
+    assert set(res) == {"zeros", "-90 dBFS", "-60 dBFS"}
+    assert all(set(v) == labels and all(0.0 <= s <= 1.0 for s in v.values()) for v in res.values())
