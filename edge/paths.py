@@ -1,7 +1,9 @@
 """Where the bundled model lives.
 
 Running from a checkout: ``<repo>/models/homesound-int8.onnx``. Installed with
-pip: ``<sys.prefix>/share/edge-listener/models/homesound-int8.onnx``.
+pip: ``<prefix>/share/edge-listener/models/homesound-int8.onnx``, where the prefix
+is the environment's (a venv, a system install) or, for ``pip install --user``,
+the user base (``~/.local``).
 """
 
 from __future__ import annotations
@@ -25,4 +27,14 @@ def bundled_model() -> Path:
     root = repo_root()
     if root is not None and (root / "models").is_dir():
         return root / "models" / MODEL_NAME
-    return Path(sys.prefix) / "share" / "edge-listener" / "models" / MODEL_NAME
+    found = [p for p in installed_candidates() if p.is_file()]
+    return found[0] if found else installed_candidates()[0]
+
+
+def installed_candidates() -> list[Path]:
+    """Where pip's ``data-files`` may have put the model: prefix, install scheme's data path, user base."""
+    import site
+    import sysconfig
+
+    bases = [Path(sys.prefix), Path(sysconfig.get_path("data")), Path(site.getuserbase())]
+    return [b / "share" / "edge-listener" / "models" / MODEL_NAME for b in dict.fromkeys(bases)]
