@@ -18,6 +18,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from edge.logutil import one_line
+
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 
 
@@ -148,11 +150,6 @@ def check_rate(path: Path, rate: int) -> None:
                              f"({MIN_RATE}-{MAX_RATE} Hz)")
 
 
-def _one_line(e: BaseException) -> str:
-    msg = str(e).strip()
-    return (msg.splitlines()[-1] if msg else type(e).__name__)[:160]
-
-
 class _Unsupported(AudioFileError):
     """A WAV variant this parser does not handle (soundfile may)."""
 
@@ -163,7 +160,7 @@ class SoundfileReader(AudioReader):
         try:
             self._sf = sf.SoundFile(str(path))
         except Exception as e:  # soundfile raises LibsndfileError / RuntimeError
-            raise AudioFileError(f"{path}: cannot read audio ({_one_line(e)})") from None
+            raise AudioFileError(f"{path}: cannot read audio ({one_line(e, last=True)})") from None
         self.sample_rate = int(self._sf.samplerate)
         self.channels = int(self._sf.channels)
         self.frames = int(self._sf.frames)
@@ -175,7 +172,7 @@ class SoundfileReader(AudioReader):
             try:
                 x = self._sf.read(n_frames, dtype="float32", always_2d=True)
             except Exception as e:  # a truncated or corrupt FLAC/OGG fails mid-file (LibsndfileError)
-                raise AudioFileError(f"{self.path}: cannot decode audio ({_one_line(e)})") from None
+                raise AudioFileError(f"{self.path}: cannot decode audio ({one_line(e, last=True)})") from None
             if x.shape[0] == 0:
                 return
             yield x

@@ -52,3 +52,12 @@ def setup_logging(level: str = "info", period_s: float = 60.0, burst: int = 5) -
     handler.addFilter(RateLimitFilter(period_s, burst))
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def one_line(e: BaseException, last: bool = False) -> str:
+    """An exception as one short line for a user message: its first (or ``last``) line, <= 160 chars.
+
+    libsndfile puts the useful part last; most others first.
+    """
+    msg = str(e).strip()
+    return (msg.splitlines()[-1 if last else 0] if msg else type(e).__name__)[:160]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.audiofile import open_audio
+from edge.logutil import one_line
 from edge.ring import RingBuffer
 
 
@@ -128,7 +129,7 @@ def import_sounddevice() -> Any:
     try:
         import sounddevice as sd
     except OSError as e:  # the Python package is there, libportaudio2 is not
-        raise SourceError(f"microphone: cannot load the PortAudio library ({_one_line(e)}); "
+        raise SourceError(f"microphone: cannot load the PortAudio library ({one_line(e)}); "
                           "install it (e.g. `sudo apt install libportaudio2`) or use a file source") from None
     return sd
 
@@ -194,7 +195,7 @@ class MicSource:
         try:
             info = sd.query_devices(self.device, "input")
         except (ValueError, sd.PortAudioError) as e:
-            raise SourceError(f"microphone: no input device available ({_one_line(e)}; see `edge devices`)") from None
+            raise SourceError(f"microphone: no input device available ({one_line(e)}; see `edge devices`)") from None
         self.device_name = str(info["name"])
         self.device_channels = int(info["max_input_channels"])
         if channel is not None and channel >= self.device_channels:
@@ -235,7 +236,7 @@ class MicSource:
         except (ValueError, sd.PortAudioError) as e:
             raise SourceError(
                 f"microphone {self.device_name!r}: cannot open at {preferred} Hz or at its native {native:g} Hz "
-                f"({_one_line(e)})"
+                f"({one_line(e)})"
             ) from None
         return int(round(native))
 
@@ -301,7 +302,7 @@ class MicSource:
         try:
             self._open_stream()
         except (ValueError, sd.PortAudioError) as e:
-            raise SourceError(f"microphone {self.device_name!r}: cannot start ({_one_line(e)})") from None
+            raise SourceError(f"microphone {self.device_name!r}: cannot start ({one_line(e)})") from None
         except MemoryError:  # cffi builds the audio callback in write+execute memory
             raise SourceError(f"microphone {self.device_name!r}: cannot create the audio callback: this process "
                               "may not map write+execute memory (systemd MemoryDenyWriteExecute=yes? "
@@ -328,7 +329,7 @@ class MicSource:
         try:
             self._open_stream()
         except (ValueError, sd.PortAudioError) as e:
-            raise SourceError(f"microphone {self.device_name!r}: cannot reopen ({_one_line(e)})") from None
+            raise SourceError(f"microphone {self.device_name!r}: cannot reopen ({one_line(e)})") from None
         self.reopens += 1
 
     def wait_first_callback(self, timeout: float) -> bool:
@@ -344,8 +345,3 @@ class MicSource:
             self._stream = None
         self._gen += 1
         self.ring.close()
-
-
-def _one_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0][:160] if s else type(e).__name__

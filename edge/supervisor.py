@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edge.config import HealthConfig
+from edge.logutil import one_line
 
 log = logging.getLogger("edge.mic")
 
@@ -186,8 +187,8 @@ class MicSupervisor:
         except Exception as e:  # PortAudioError, SourceError: the device is not back yet
             self.failed_attempts += 1
             self._down = True  # the old stream is closed and no new one opened: lost until a reopen works
-            self._set_lost(f"cannot reopen it ({_one_line(e)})")
-            log.info("microphone reopen failed (%s); next try in %.1f s", _one_line(e), self._backoff)
+            self._set_lost(f"cannot reopen it ({one_line(e)})")
+            log.info("microphone reopen failed (%s); next try in %.1f s", one_line(e), self._backoff)
         else:
             self._down = False
             self.reopens += 1
@@ -214,8 +215,3 @@ class MicSupervisor:
         gap = first_cb - block_s - last_cb if last_cb > 0 else 0.0
         if gap > 0:
             src.gaps.append((index, gap))
-
-
-def _one_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0][:160] if s else type(e).__name__
