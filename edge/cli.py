@@ -22,7 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from edge import __version__  # noqa: E402  (after the thread settings above)
-from edge.sinks import BaseSink  # noqa: E402
+from edge.sinks import BaseSink, SinkError  # noqa: E402
 
 # Modules exposing ``register(subparsers)``; each adds its own subcommand(s).
 EXTRA_COMMAND_MODULES: list[str] = [
@@ -99,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = make_source(cfg, clf.contract.frontend.sample_rate)
     except SourceError as e:
         raise UserError(str(e), code=1) from None
+    _check_file_length(source, clf.contract.window_seconds)
     sinks = build_sinks(cfg, clf.contract)
     if cfg.logging.verbose:
         sinks.append(_StderrStatus())
@@ -113,6 +114,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SourceError as e:
         raise UserError(str(e), code=1) from None
     return 0
+
+
+def _check_file_length(source: Any, window_s: float, code: int = 1) -> None:
+    """A file shorter than the model's window would end without one score and without a word."""
+    reader = getattr(source, "reader", None)
+    if reader is None or reader.duration_s >= window_s:
+        return
+    source.stop()
+    raise UserError(f"{source.path}: {reader.duration_s:.3f} s of audio is shorter than the model's "
+                    f"{window_s:.3f} s window: nothing to classify", code=code)
 
 
 class _StderrStatus(BaseSink):
@@ -139,6 +150,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         source = FileSource(args.file, a.channel, False, max(a.block_s, 0.25), a.buffer_s)
     except SourceError as e:
         raise UserError(str(e)) from None
+    _check_file_length(source, clf.contract.window_seconds, code=2)
     # One line per completed sound, printed as soon as it ends.
     Listener(cfg, clf, [JsonLinesSink(sys.stdout, only_offsets=True)], source).run()
     return 0
@@ -223,6 +235,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     return parser, sub
 
 
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so that the interpreter's final flush of stdout cannot fail."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, sub = build_parser()
     for name in EXTRA_COMMAND_MODULES:
@@ -239,11 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     except _expected_errors() as e:
         print(f"edge: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except SinkError as e:
+        _silence_stdout()  # what is still buffered for stdout would fail again at exit
+        print(f"edge: {e}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (e.g. `edge detect f.wav | head`): not an error, and no noise at exit.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 0
     except KeyboardInterrupt:
         return 130

@@ -330,6 +330,31 @@ def _cross_checks(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: mqtt.{given[1]}: give only one of password, password_file, password_env")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last value silently, so a second ``port:`` pasted under
+    ``mqtt:`` would override the first without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+            except TypeError:
+                continue  # unhashable key: the base class reports it
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (a key may appear only once per section)",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Load and validate ``path`` (``None`` = built-in defaults), applying overrides.
 
@@ -346,7 +371,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{name}: cannot read ({type(e).__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

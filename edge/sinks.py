@@ -49,6 +49,10 @@ class BaseSink:
         pass
 
 
+class SinkError(OSError):
+    """An event could not be written to a local output (stdout, a file)."""
+
+
 class JsonLinesSink(BaseSink):
     """Prints one JSON object per event on a text stream (stdout by default)."""
 
@@ -59,8 +63,15 @@ class JsonLinesSink(BaseSink):
     def event(self, ev: Event) -> None:
         if self.only_offsets and ev.state != "off":
             return
-        self.stream.write(ev.to_json() + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(ev.to_json() + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (`edge detect f.wav | head`): the CLI ends quietly
+        except OSError as e:
+            # A full disk or a dead terminal: one line naming the stream, not a traceback.
+            name = getattr(self.stream, "name", "output stream")
+            raise SinkError(f"{name}: cannot write events: {e.strerror or e}") from None
 
     def close(self) -> None:
         try:

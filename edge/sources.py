@@ -54,6 +54,9 @@ class FileSource:
         self.path = Path(path)
         self.reader = open_audio(self.path)  # fails early with AudioFileError
         self.sample_rate = self.reader.sample_rate
+        if self.reader.frames == 0:
+            self.reader.close()
+            raise SourceError(f"{self.path}: no audio (the file holds 0 samples)")
         self.channel = channel
         if channel is not None and channel >= self.reader.channels:
             self.reader.close()

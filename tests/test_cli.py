@@ -159,3 +159,29 @@ def test_model_whose_contract_names_fewer_labels_than_it_scores_exits_2(tmp_path
     onnx.save(model, str(path))
     r = edge("detect", burst_wav("x.wav", [], 0.5), "--model", path)
     assert_one_line_error(r, 2, f"{path}: its contract names 2 labels but the graph scores {len(c.labels)}")
+
+
+@pytest.mark.parametrize("cmd, code", [("run", 1), ("detect", 2)])
+def test_an_empty_or_too_short_audio_file_is_one_line_not_a_silent_success(tmp_path, tiny_model, wav_writer,
+                                                                           cmd, code):
+    import numpy as np
+
+    empty = wav_writer("empty.wav", np.zeros(0, np.float32), 16000, "s16")
+    short = wav_writer("short.wav", np.zeros(800, np.float32), 16000, "s16")
+    args = ("--source",) if cmd == "run" else ()
+    r = edge(cmd, *args, empty, "--model", tiny_model)
+    assert_one_line_error(r, code, f"{empty}: no audio (the file holds 0 samples)")
+    r = edge(cmd, *args, short, "--model", tiny_model)
+    assert r.returncode == code and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"edge: {short}: 0.050 s of audio is shorter than the model's ")
+    assert r.stderr.rstrip().endswith(" s window: nothing to classify") and len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to make stdout fail")
+def test_detect_into_a_full_disk_is_one_line_and_exit_1(tiny_model, burst_wav):
+    path = burst_wav("f.wav", [(500.0, 1.0, 2.0)], 3.0)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "edge", "detect", str(path), "--model", str(tiny_model)],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, cwd=ROOT, env=env)
+    assert_one_line_error(r, 1, "<stdout>: cannot write events: No space left on device")

@@ -59,6 +59,11 @@ def test_command_line_override_beats_the_file(tmp_path):
     ("mqtt:\n  discovery:\n    prefix: homeassistant/\n", "mqtt.discovery.prefix: expected an MQTT topic without "
                                                          "wildcards (+ #) or empty levels, e.g. 'home/sound', "
                                                          "got 'homeassistant/'"),
+    # plain YAML keeps the last of two keys without a word
+    ("mqtt:\n  port: 1883\n  host: broker\n  port: 1884\n",
+     "invalid YAML at line 4, column 3: duplicate key 'port' (a key may appear only once per section)"),
+    ("detector:\n  release_s: 1\nmqtt: {}\ndetector:\n  release_s: 2\n",
+     "invalid YAML at line 4, column 1: duplicate key 'detector' (a key may appear only once per section)"),
 ])
 def test_config_errors_name_file_key_expectation_and_value(tmp_path, yaml_text, message):
     p = tmp_path / "c.yaml"
@@ -66,3 +71,12 @@ def test_config_errors_name_file_key_expectation_and_value(tmp_path, yaml_text, 
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert str(e.value) == f"{p}: {message}"
+
+
+def test_yaml_anchors_and_merge_keys_still_load(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("detector:\n  thresholds: &t {dog_bark: 0.7}\n  releases:\n    <<: {dog_bark: 2.0}\n"
+                 "    cat_meow: 1.0\n")
+    cfg = load_config(p)
+    assert cfg.detector.thresholds == {"dog_bark": 0.7}
+    assert cfg.detector.releases == {"dog_bark": 2.0, "cat_meow": 1.0}
