@@ -36,7 +36,18 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$dev" = 1 ]; then
   # PyTorch CPU for the training recipe (a CPU build of this version is what the recipe is tested with).
-  .venv/bin/python -m pip install -q "torch==2.13.0"
+  # On x86_64, PyPI's torch is a CUDA build of several GB: ask for the CPU build by its local version,
+  # from a wheel directory pip already knows (as in CI) or else from PyTorch's CPU index. On arm64
+  # (a Pi), PyPI's build is the CPU one.
+  if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+    if [ "$(uname -m)" = x86_64 ]; then
+      .venv/bin/python -m pip install -q "torch==2.13.0+cpu" 2>/dev/null \
+        || .venv/bin/python -m pip install -q "torch==2.13.0+cpu" \
+             --extra-index-url https://download.pytorch.org/whl/cpu
+    else
+      .venv/bin/python -m pip install -q "torch==2.13.0"
+    fi
+  fi
   .venv/bin/python -m pip install -q -e ".[audio,train,eval,test]"
 else
   .venv/bin/python -m pip install -q -e ".[audio]"
