@@ -52,6 +52,8 @@ class ModelContract:
     )
     detector: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: per-label embedding prototypes for the familiarity check (:mod:`edge.familiarity`); {} = none
+    prototypes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def block_samples(self) -> int:
@@ -92,7 +94,17 @@ class ModelContract:
             "detector": self.detector,
             "extra": self.extra,
         }
+        if self.prototypes:
+            d["prototypes"] = self.prototypes
         return json.dumps(d, sort_keys=True)
+
+    def familiarity(self) -> Any:
+        """The decoded :class:`edge.familiarity.Prototypes`, or None if the model carries none."""
+        if not self.prototypes:
+            return None
+        from edge.familiarity import Prototypes
+
+        return Prototypes.from_dict(self.prototypes, self.labels)
 
     @classmethod
     def from_json(cls, text: str, where: str = "model") -> ModelContract:
@@ -126,6 +138,7 @@ class ModelContract:
                 ),
                 detector=dict(d.get("detector") or {}),
                 extra=dict(d.get("extra") or {}),
+                prototypes=dict(d.get("prototypes") or {}),
             )
         except KeyError as e:
             raise ContractError(f"{where}: contract is missing the key {e.args[0]!r}") from None
@@ -135,6 +148,14 @@ class ModelContract:
             raise ContractError(f"{where}: invalid contract ({e})") from None
         if c.block_frames < 1 or c.window_blocks < 1:
             raise ContractError(f"{where}: block_frames and window_blocks must be >= 1")
+        from edge.familiarity import PrototypeError
+
+        try:
+            protos = c.familiarity()
+        except PrototypeError as e:
+            raise ContractError(f"{where}: {e}") from None
+        if protos is not None and protos.dim != c.embedding_dim:
+            raise ContractError(f"{where}: prototypes have {protos.dim} dimensions, the embedding {c.embedding_dim}")
         return c
 
 

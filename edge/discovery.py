@@ -37,6 +37,7 @@ HEALTH_SENSORS: dict[str, tuple[str, str | None, str | None, str]] = {
     "dropped_samples": ("Dropped samples", None, None, "total_increasing"),
     "outbox_depth": ("Outbox depth", None, None, "measurement"),
     "outbox_dropped": ("Outbox dropped events", None, None, "total_increasing"),
+    "onsets_held_back": ("Unfamiliar sounds held back", None, None, "total_increasing"),
 }
 
 # The status JSON's ``mic`` field as an enum diagnostic sensor (see edge.supervisor). While the microphone

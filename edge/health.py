@@ -96,6 +96,7 @@ class Health:
     nonfinite_samples: int = 0  # NaN/inf input samples replaced by 0 before the model
     outbox_depth: int = 0
     outbox_dropped: int = 0
+    onsets_held_back: int = 0  # onsets dropped by the familiarity check (edge.familiarity)
     first_inference_s: float | None = None
     _last_cpu: float = field(default_factory=cpu_seconds)
     _last_mono: float = field(default_factory=time.monotonic)
@@ -145,6 +146,7 @@ class Health:
             "outbox_dropped": self.outbox_dropped,
             "inferences": self.inferences,
             "events": self.events,
+            "onsets_held_back": self.onsets_held_back,
             "last_event": self.last_event,
             "last_event_time": self.last_event_time,
             "first_inference_s": None if self.first_inference_s is None else round(self.first_inference_s, 3),

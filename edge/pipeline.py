@@ -27,10 +27,11 @@ import numpy as np
 from edge.alarm_pattern import LABEL_PATTERNS, AlarmGate
 from edge.classifier import Classifier
 from edge.clips import make_clip_recorder
-from edge.config import RESTART_DETECTOR_KEYS, Config, ConfigError, load_config
+from edge.config import RESTART_DETECTOR_KEYS, Config, ConfigError, DetectorConfig, load_config
 from edge.contract import ModelContract
 from edge.detector import Detector
 from edge.events import Event
+from edge.familiarity import FamiliarityGate, Prototypes
 from edge.frontend import LogMelStream
 from edge.health import Health, trim_heap
 from edge.resample import make_resampler
@@ -130,6 +131,13 @@ class CollectSink(BaseSink):
 ScoreHook = Callable[[float, float, np.ndarray], None]
 
 
+def familiarity_threshold(det: DetectorConfig, protos: Prototypes) -> float:
+    """``detector.min_similarity``, else the model's calibrated value; 0 turns the check off."""
+    v = det.min_similarity
+    v = protos.min_similarity if v is None else float(v)
+    return v if v > 0 else -2.0  # cosine similarity is >= -1: nothing is held back
+
+
 def model_detector_defaults(c: ModelContract) -> dict[str, object]:
     """The model's tuned detector settings; the offset lag defaults to the window's look-back."""
     return {"offset_lag_s": (c.window_blocks - 1) * c.block_seconds, **c.detector}
@@ -156,6 +164,8 @@ class Listener:
         self.sinks = list(sinks)
         self.source = source
         self.on_scores = on_scores
+        #: optional hook called with the window embedding ``(embedding_dim,)`` right after ``on_scores``
+        self.on_embedding: Callable[[np.ndarray], None] | None = None
         self.hop_blocks = hop_blocks(cfg, c.block_seconds)
         check_labels(cfg, c.labels)
         try:
@@ -168,6 +178,12 @@ class Listener:
         if cfg.detector.alarm_confirm:
             self.alarm_gate = AlarmGate(c.frontend, [x for x in c.labels if x in LABEL_PATTERNS],
                                         cfg.detector.alarm_fallback_s)
+        # Familiarity check: onsets of sounds unlike their label's training sounds are dropped.
+        self.familiar: FamiliarityGate | None = None
+        protos = c.familiarity()
+        if protos is not None:
+            self.familiar = FamiliarityGate(protos, familiarity_threshold(cfg.detector, protos),
+                                            self.detector.cfg.persistence_n)
         self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
@@ -205,6 +221,7 @@ class Listener:
         h.nonfinite_samples = self.guard.nonfinite
         h.mic = self.mic
         h.mic_reopens = self.supervisor.reopens if self.supervisor is not None else 0
+        h.onsets_held_back = self.familiar.held_back if self.familiar is not None else 0
         for sink in self.sinks:
             figures = getattr(sink, "health", None)
             if callable(figures):  # the MQTT publisher: outbox depth and drops
@@ -228,6 +245,9 @@ class Listener:
         """
         check_labels(new, self.contract.labels)
         self._emit(self.detector.reconfigure(new.detector))
+        if self.familiar is not None:
+            self.familiar.min_similarity = familiarity_threshold(new.detector, self.familiar.prototypes)
+            self.familiar.set_lookback(self.detector.cfg.persistence_n)
         # The alarm gate holds onsets it has not confirmed yet; swapping it mid-event could
         # drop an onset or an offset, so its two settings keep their running values.
         running = self.cfg.detector
@@ -378,7 +398,7 @@ class Listener:
         c = self.contract
         fp = c.frontend
         b = self.stats.blocks
-        scores, _ = self.classifier.push_block(block)
+        scores, emb = self.classifier.push_block(block)
         self.health_state.note_inference()
         self.stats.blocks = b + 1
         if not self.classifier.ready or (b + 1) % self.hop_blocks:
@@ -398,6 +418,10 @@ class Listener:
         dbfs = level_dbfs(ms)
         if self.on_scores is not None:
             self.on_scores(start, end, scores)
+        if self.on_embedding is not None:
+            self.on_embedding(emb)
+        if self.familiar is not None:
+            self.familiar.push(emb)
         self._emit(self.detector.update(scores, start, end, dbfs))
         order = np.argsort(scores)[::-1][:3]
         top = [(c.labels[i], round(float(scores[i]), 4)) for i in order]
@@ -405,6 +429,12 @@ class Listener:
             s.level(dbfs, top, end)
 
     def _emit(self, events: list[Event], final: bool = False) -> None:
+        if self.familiar is not None and events:
+            held = self.familiar.held_back
+            events = self.familiar.filter(events)
+            if self.familiar.held_back > held:
+                log.debug("onset held back: unlike its label's training sounds (similarity %s < %.3f)",
+                          self.familiar.last_similarity, self.familiar.min_similarity)
         if self.alarm_gate is not None:
             events = self.alarm_gate.filter(events, self._t_frames, final=final)
         for ev in events:
@@ -434,7 +464,8 @@ def load_classifier(cfg: Config, model: str | Path | None = None) -> Classifier:
 
 def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
                 model: Classifier | str | Path | None = None, *, sinks: Sequence[Sink] = (),
-                on_scores: ScoreHook | None = None) -> list[Event]:
+                on_scores: ScoreHook | None = None,
+                on_embedding: Callable[[np.ndarray], None] | None = None) -> list[Event]:
     """Run one audio file through the listener as fast as possible.
 
     Args:
@@ -444,6 +475,7 @@ def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
             or None for ``cfg.model.path`` / the bundled model.
         sinks: extra sinks that also receive everything.
         on_scores: per-hop score hook, see :class:`Listener`.
+        on_embedding: per-hop window-embedding hook, called right after ``on_scores``.
 
     Returns one completed event per detected sound (the ``state == "off"`` events:
     onset, offset, peak and mean score), in the order they ended. Times are seconds
@@ -457,5 +489,7 @@ def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
     a = cfg.audio
     source = FileSource(path, channel=a.channel, realtime=False, block_s=a.block_s, buffer_s=a.buffer_s)
     collect = CollectSink()
-    Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores).run()
+    listener = Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores)
+    listener.on_embedding = on_embedding
+    listener.run()
     return [e for e in collect.events if e.state == "off"]

@@ -46,6 +46,21 @@ def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: 
     assert quick_run["export_max_abs_err"] < 1e-4
 
 
+def test_quick_model_carries_prototypes_for_the_familiarity_check_but_none_for_safety_sounds(quick_run: dict) -> None:
+    from edge.classifier import Classifier
+    from edge.train.prototypes import SAFETY_LABELS
+
+    c = Classifier(quick_run["int8_path"]).contract
+    p = c.familiarity()
+    assert p is not None and p.dim == c.embedding_dim
+    assert set(p.vectors) and set(p.vectors) <= set(c.labels) - SAFETY_LABELS
+    assert {"glass_breaking", "baby_cry", "smoke_alarm", "co_alarm"}.isdisjoint(p.vectors)
+    assert 0.0 < p.min_similarity < 1.0
+    assert quick_run["familiarity"]["labels"] == len(p.vectors)
+    assert quick_run["familiarity"]["min_similarity"] == pytest.approx(p.min_similarity, abs=1e-4)
+    assert all(v.shape[0] <= 32 for v in p.vectors.values())
+
+
 def test_recipe_writes_the_held_out_clips_as_a_manifest_for_detector_tuning(quick_run: dict) -> None:
     from edge.evaluate.soundscape import read_manifest
     from edge.train import data as D

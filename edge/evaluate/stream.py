@@ -52,6 +52,8 @@ class SceneRun:
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (n, n_labels)
     wall_s: float = 0.0
     wav: str = ""
+    #: (n, embedding_dim) window embedding per recorded hop (for the familiarity check in replay)
+    embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 class _EmitTimes(BaseSink):
@@ -66,11 +68,13 @@ class _EmitTimes(BaseSink):
             self.at[ev.id] = self.clock()
 
 
-def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True) -> tuple[list[Any], dict[str, float],
-                                                                                     np.ndarray, np.ndarray]:
+def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True,
+             embeddings: list[np.ndarray] | None = None) -> tuple[list[Any], dict[str, float], np.ndarray,
+                                                                  np.ndarray]:
     """One file through :func:`edge.pipeline.detect_file`.
 
-    Returns ``(off_events, emitted_at_by_id, hops (n, 2), scores (n, n_labels))``.
+    Returns ``(off_events, emitted_at_by_id, hops (n, 2), scores (n, n_labels))``; with
+    ``record_scores``, the hop embeddings are appended to ``embeddings`` if given.
     """
     from edge.pipeline import detect_file
 
@@ -85,7 +89,9 @@ def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True) -
             rows.append(np.array(scores, dtype=np.float32, copy=True))
 
     emit = _EmitTimes(lambda: last_end[0])
-    events = detect_file(path, cfg, clf, sinks=[emit], on_scores=on_scores)
+    keep = embeddings.append if (record_scores and embeddings is not None) else None
+    events = detect_file(path, cfg, clf, sinks=[emit], on_scores=on_scores,
+                         on_embedding=None if keep is None else (lambda e: keep(np.array(e, np.float32))))
     n_lab = len(clf.labels)
     h = np.array(hops, dtype=np.float64).reshape(-1, 2)
     s = np.stack(rows) if rows else np.zeros((0, n_lab), np.float32)
@@ -99,12 +105,14 @@ def run_scene_set(scene_dir: str | Path, cfg: Any, clf: Any, record_scores: bool
     runs: list[SceneRun] = []
     for sc in meta["scenes"]:
         t0 = time.perf_counter()
-        evs, at, hops, scores = run_file(sc["wav"], cfg, clf, record_scores)
+        embs: list[np.ndarray] = []
+        evs, at, hops, scores = run_file(sc["wav"], cfg, clf, record_scores, embs)
         det = [(float(e.onset), float(e.offset), e.label) for e in evs]
         emitted = [float(at.get(e.id, e.onset)) for e in evs]
+        emb = np.stack(embs) if embs else np.zeros((0, clf.contract.embedding_dim), np.float32)
         runs.append(SceneRun(sc["name"], float(sc["duration_s"]), bool(sc["background_only"]),
                              sm.read_annotations(sc["annotation"]), det, emitted, hops, scores,
-                             time.perf_counter() - t0, sc["wav"]))
+                             time.perf_counter() - t0, sc["wav"], emb))
         if progress:
             progress(sc["name"])
     return meta, runs

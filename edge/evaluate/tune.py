@@ -61,11 +61,22 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
         hop_blocks: keep every ``hop_blocks``-th block, as the listener does for ``model.hop_s``.
         gate: optional ``(FrontendParams, fallback_s)``: pass the detector output through an
             :class:`edge.alarm_pattern.AlarmGate` fed with the file's log-mel frames up to each hop.
+
+    When the model carries prototypes and the run recorded its hop embeddings, onsets pass
+    the familiarity check (:mod:`edge.familiarity`) first, as in the listener.
     Returns ``(events, emitted_at)``: completed events and the time each onset was emitted.
     """
     det = new_detector(contract, cfg)
     labels = contract.labels
     first_block = contract.window_blocks - 1  # blocks are counted from the first, scores start once ready
+    # The familiarity check, as the listener applies it (when the model carries prototypes).
+    fam = None
+    protos = contract.familiarity()
+    if protos is not None and run.embeddings.shape[0] == run.scores.shape[0]:
+        from edge.familiarity import FamiliarityGate
+        from edge.pipeline import familiarity_threshold
+
+        fam = FamiliarityGate(protos, familiarity_threshold(cfg, protos), det.cfg.persistence_n)
     emitted: dict[str, float] = {}
     done: list[Any] = []
     g = mel = None
@@ -81,6 +92,8 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
 
     def through(evs: list[Any], t: float, final: bool = False) -> list[Any]:
         nonlocal fed
+        if fam is not None and evs:
+            evs = fam.filter(evs)
         if g is None:
             return evs
         n = min(mel.shape[0], params.n_frames(int(round(t * params.sample_rate))))
@@ -94,6 +107,8 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
         if (first_block + i + 1) % hop_blocks:
             continue
         start, end = run.hops[i]
+        if fam is not None:
+            fam.push(run.embeddings[i])
         for ev in through(det.update(run.scores[i], float(start), float(end), -120.0), float(end)):
             if ev.state == "on":
                 emitted[ev.id] = float(end)

@@ -407,6 +407,20 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     calib = StreamCalibration(fp32_path, [padded_mel(train_clips.mels[i], fp, window_frames) for i in cal_idx],
                               BLOCK_FRAMES, WINDOW_BLOCKS, model.cache_dim)
     quantize_int8(fp32_path, int8_path, calib, contract)
+    # Familiarity check: prototypes of each label's training windows, from the int8 model as shipped.
+    # Inner-validation clips set the threshold (with refit the model has seen them: it is then optimistic).
+    from edge.classifier import Classifier
+    from edge.train import prototypes as P
+
+    t_protos = time.time()
+    real_train = [(m, lab) for m, lab, r in zip(train_clips.mels, train_clips.labels, train_clips.rows, strict=True)
+                  if r is not None]
+    protos = P.fit(Classifier(int8_path), real_train, list(zip(val_clips.mels, val_clips.labels, strict=True)),
+                   seed=seed)
+    if protos is not None:
+        P.attach(int8_path, int8_path, protos, k_max=P.K_PROTOTYPES, quantile=P.QUANTILE,
+                 n_train_clips=len(real_train), n_val_clips=len(val_clips))
+    t_protos_s = time.time() - t_protos
     torch.save(model.state_dict(), out / f"{name}.pt")
     # The clips that tuned the clip decision; unless refit, the model never trained on them: a
     # held-out set for detector tuning (edge eval-stream --make).
@@ -422,6 +436,9 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
         "inner_val_macro_f1": val_f1,
         "pooling": pooling, "thresholds": thresholds, "export_max_abs_err": export_err,
         "calibration_blocks": len(calib), **macs,
+        "familiarity": None if protos is None else {"labels": len(protos.vectors),
+                                                    "min_similarity": protos.min_similarity,
+                                                    "seconds": round(t_protos_s, 1)},
         "params": int(sum(p.numel() for p in model.parameters())),
         "fp32_path": str(fp32_path), "int8_path": str(int8_path), "int8_bytes": int8_path.stat().st_size,
         "inner_val_manifest": str(inner_val),
