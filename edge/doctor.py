@@ -105,6 +105,16 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
         thr = ", ".join(f"{k} {v:g}" for k, v in dict(c.detector.get("thresholds") or {}).items())
         details.append(f"tuned detector defaults: {tuned}; thresholds: {thr or 'the clip thresholds'}; "
                        f"per-label releases: {c.detector.get('releases') or 'none'}")
+    protos = c.familiarity()
+    if protos is None:
+        details.append("familiarity check: off (the model carries no prototypes)")
+    else:
+        from edge.pipeline import familiarity_threshold
+
+        thr_now = familiarity_threshold(cfg.detector, protos)
+        state = "off (detector.min_similarity: 0)" if thr_now < 0 else f"min_similarity {thr_now:.3f}"
+        details.append(f"familiarity check: {state} (model: {protos.min_similarity:.3f}); labels checked: "
+                       f"{', '.join(sorted(protos.vectors))}")
     msg = (f"{clf.path} ({c.model_version}) loads and runs: {len(c.labels)} labels, {p.sample_rate} Hz; "
            f"silence scored in {ms:.1f} ms (top: {c.labels[top]} {float(scores[top]):.2f})")
     return PASS, msg, details, p.sample_rate

@@ -95,3 +95,28 @@ def test_doctor_shows_the_bundled_models_tuned_detector_defaults() -> None:
     c = read_contract(MODELS / "homesound-int8.onnx")
     assert f"onset_lead_s {c.detector['onset_lead_s']}" in tuned
     assert f"smoke_alarm {c.detector['thresholds']['smoke_alarm']:g}" in tuned
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_carries_familiarity_prototypes_except_for_safety_sounds(name: str) -> None:
+    c = read_contract(MODELS / name)
+    p = c.familiarity()
+    assert p is not None and p.dim == c.embedding_dim == 128
+    safety = {"smoke_alarm", "co_alarm", "glass_breaking", "baby_cry"}
+    assert set(p.vectors) == set(c.labels) - safety
+    assert 0.5 < p.min_similarity < 1.0
+    assert all(1 <= v.shape[0] <= 32 and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+               for v in p.vectors.values())
+
+
+def test_shipped_model_keeps_the_demo_alarms_and_doctor_reports_the_familiarity_check() -> None:
+    from edge.cli import demo_recording
+    from edge.config import load_config
+    from edge.doctor import check_model
+    from edge.pipeline import detect_file
+
+    # Smoke and CO are never held back; nothing else fires on the demo room noise.
+    assert [e.label for e in detect_file(demo_recording())] == ["smoke_alarm", "co_alarm"]
+    _status, _msg, details, _rate = check_model(load_config(None))
+    line = next(x for x in details if x.startswith("familiarity check:"))
+    assert "min_similarity 0.9" in line and "glass_breaking" not in line and "dog_bark" in line
