@@ -99,12 +99,19 @@ class ModelContract:
         return json.dumps(d, sort_keys=True)
 
     def familiarity(self) -> Any:
-        """The decoded :class:`edge.familiarity.Prototypes`, or None if the model carries none."""
+        """The decoded :class:`edge.familiarity.Prototypes`, or None if the model carries none.
+
+        Decoded once per contract (validated at load, then used by the listener).
+        """
         if not self.prototypes:
             return None
-        from edge.familiarity import Prototypes
+        cached = self.__dict__.get("_familiarity")
+        if cached is None:
+            from edge.familiarity import Prototypes
 
-        return Prototypes.from_dict(self.prototypes, self.labels)
+            cached = Prototypes.from_dict(self.prototypes, self.labels)
+            self.__dict__["_familiarity"] = cached  # frozen dataclass: a cache, not a field
+        return cached
 
     @classmethod
     def from_json(cls, text: str, where: str = "model") -> ModelContract:
