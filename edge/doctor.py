@@ -109,7 +109,7 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
     if protos is None:
         details.append("familiarity check: off (the model carries no prototypes)")
     else:
-        from edge.pipeline import familiarity_threshold
+        from edge.familiarity import familiarity_threshold
 
         thr_now = familiarity_threshold(cfg.detector, protos)
         state = "off (detector.min_similarity: 0)" if thr_now < 0 else f"min_similarity {thr_now:.3f}"

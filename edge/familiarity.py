@@ -14,7 +14,7 @@ best cosine similarity, see :mod:`edge.train.prototypes`).
 the embeddings of the last few hops and drops an onset whose best cosine
 similarity to its label's prototypes stays below the threshold (and the
 matching offset). Labels without prototypes are never held back: the recipe
-fits none for the safety sounds (smoke and CO alarms, glass breaking, a baby
+fits none for :data:`NEVER_HELD` (smoke and CO alarms, glass breaking, a baby
 crying), where a missed event costs more than a false alarm.
 """
 
@@ -28,7 +28,25 @@ from typing import Any
 
 import numpy as np
 
+from edge.config import DetectorConfig
+from edge.detector import ALARM_LABELS, SAFETY_LABELS
 from edge.events import Event
+
+#: Never held back, so the recipe fits no prototypes for them: a missed event costs more
+#: than a false alarm. The smoke/CO beep rhythm has its own check (:mod:`edge.alarm_pattern`).
+NEVER_HELD = ALARM_LABELS | frozenset(SAFETY_LABELS)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` ``(n, dim)`` with every row scaled to length 1 (cosine similarity is then a dot product)."""
+    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
+
+
+def familiarity_threshold(det: DetectorConfig, protos: Prototypes) -> float:
+    """``detector.min_similarity``, else the model's calibrated value; 0 turns the check off."""
+    v = det.min_similarity
+    v = protos.min_similarity if v is None else float(v)
+    return v if v > 0 else -2.0  # cosine similarity is >= -1: nothing is held back
 
 
 class PrototypeError(ValueError):
@@ -52,8 +70,7 @@ class Prototypes:
         e = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if e.shape[0] == 0:
             return 1.0
-        e = e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
-        return float(np.max(e @ p.T))
+        return float(np.max(unit_rows(e) @ p.T))
 
     def to_dict(self, **info: Any) -> dict[str, Any]:
         """JSON-ready form for the model contract: int8 vectors (x127), base64, per label."""
@@ -76,8 +93,7 @@ class Prototypes:
                 raw = np.frombuffer(base64.b64decode(entry["int8"], validate=True), dtype=np.int8)
                 if k < 1 or raw.size != k * dim:
                     raise PrototypeError(f"prototypes of {lab!r}: expected {k} x {dim} values, got {raw.size}")
-                v = raw.reshape(k, dim).astype(np.float32)
-                vectors[str(lab)] = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)
+                vectors[str(lab)] = unit_rows(raw.reshape(k, dim).astype(np.float32))
         except PrototypeError:
             raise
         except (KeyError, TypeError, ValueError) as e:
@@ -94,7 +110,7 @@ class FamiliarityGate:
         prototypes: the model's :class:`Prototypes`.
         min_similarity: cosine threshold; ``<= -1`` lets everything through.
         lookback: hops of embeddings kept; an onset is judged on the best of them
-            (set to the detector's persistence window, the hops that raised it).
+            (the detector's persistence window, the hops that raised it).
     """
 
     def __init__(self, prototypes: Prototypes, min_similarity: float, lookback: int) -> None:
@@ -105,8 +121,17 @@ class FamiliarityGate:
         self.held_back = 0  # onsets dropped so far
         self.last_similarity: dict[str, float] = {}
 
-    def set_lookback(self, lookback: int) -> None:
-        self._recent = deque(self._recent, maxlen=max(1, int(lookback)))
+    @classmethod
+    def for_detector(cls, prototypes: Prototypes, det: DetectorConfig) -> FamiliarityGate:
+        """A gate for the detector settings ``det`` (resolved: ``persistence_n`` set), as the listener uses it."""
+        gate = cls(prototypes, 0.0, 1)
+        gate.configure(det)
+        return gate
+
+    def configure(self, det: DetectorConfig) -> None:
+        """Threshold and look-back from (resolved) detector settings, e.g. after a SIGHUP reload."""
+        self.min_similarity = familiarity_threshold(det, self.prototypes)
+        self._recent = deque(self._recent, maxlen=max(1, int(det.persistence_n or 1)))
 
     def push(self, embedding: np.ndarray) -> None:
         """The window embedding ``(dim,)`` of the hop just scored."""

@@ -27,11 +27,11 @@ import numpy as np
 from edge.alarm_pattern import LABEL_PATTERNS, AlarmGate
 from edge.classifier import Classifier
 from edge.clips import make_clip_recorder
-from edge.config import RESTART_DETECTOR_KEYS, Config, ConfigError, DetectorConfig, load_config
+from edge.config import RESTART_DETECTOR_KEYS, Config, ConfigError, load_config
 from edge.contract import ModelContract
 from edge.detector import Detector
 from edge.events import Event
-from edge.familiarity import FamiliarityGate, Prototypes
+from edge.familiarity import FamiliarityGate
 from edge.frontend import LogMelStream
 from edge.health import Health, trim_heap
 from edge.resample import make_resampler
@@ -131,13 +131,6 @@ class CollectSink(BaseSink):
 ScoreHook = Callable[[float, float, np.ndarray], None]
 
 
-def familiarity_threshold(det: DetectorConfig, protos: Prototypes) -> float:
-    """``detector.min_similarity``, else the model's calibrated value; 0 turns the check off."""
-    v = det.min_similarity
-    v = protos.min_similarity if v is None else float(v)
-    return v if v > 0 else -2.0  # cosine similarity is >= -1: nothing is held back
-
-
 def model_detector_defaults(c: ModelContract) -> dict[str, object]:
     """The model's tuned detector settings; the offset lag defaults to the window's look-back."""
     return {"offset_lag_s": (c.window_blocks - 1) * c.block_seconds, **c.detector}
@@ -153,10 +146,13 @@ class Listener:
         source: a started-on-``run`` source (:class:`~edge.sources.MicSource` or ``FileSource``).
         on_scores: optional ``(block_start_s, block_end_s, scores)`` hook called every hop
             once the classifier is ready (evaluation tools record score curves with it).
+        on_embedding: optional hook called with the hop's window embedding ``(embedding_dim,)``
+            right after ``on_scores``.
     """
 
     def __init__(self, cfg: Config, classifier: Classifier, sinks: Sequence[Sink], source: Source,
-                 on_scores: ScoreHook | None = None) -> None:
+                 on_scores: ScoreHook | None = None,
+                 on_embedding: Callable[[np.ndarray], None] | None = None) -> None:
         c = classifier.contract
         self.cfg = cfg
         self.classifier = classifier
@@ -164,8 +160,7 @@ class Listener:
         self.sinks = list(sinks)
         self.source = source
         self.on_scores = on_scores
-        #: optional hook called with the window embedding ``(embedding_dim,)`` right after ``on_scores``
-        self.on_embedding: Callable[[np.ndarray], None] | None = None
+        self.on_embedding = on_embedding
         self.hop_blocks = hop_blocks(cfg, c.block_seconds)
         check_labels(cfg, c.labels)
         try:
@@ -179,11 +174,8 @@ class Listener:
             self.alarm_gate = AlarmGate(c.frontend, [x for x in c.labels if x in LABEL_PATTERNS],
                                         cfg.detector.alarm_fallback_s)
         # Familiarity check: onsets of sounds unlike their label's training sounds are dropped.
-        self.familiar: FamiliarityGate | None = None
         protos = c.familiarity()
-        if protos is not None:
-            self.familiar = FamiliarityGate(protos, familiarity_threshold(cfg.detector, protos),
-                                            self.detector.cfg.persistence_n)
+        self.familiar = None if protos is None else FamiliarityGate.for_detector(protos, self.detector.cfg)
         self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
@@ -246,8 +238,7 @@ class Listener:
         check_labels(new, self.contract.labels)
         self._emit(self.detector.reconfigure(new.detector))
         if self.familiar is not None:
-            self.familiar.min_similarity = familiarity_threshold(new.detector, self.familiar.prototypes)
-            self.familiar.set_lookback(self.detector.cfg.persistence_n)
+            self.familiar.configure(self.detector.cfg)
         # The alarm gate holds onsets it has not confirmed yet; swapping it mid-event could
         # drop an onset or an offset, so its two settings keep their running values.
         running = self.cfg.detector
@@ -489,7 +480,5 @@ def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
     a = cfg.audio
     source = FileSource(path, channel=a.channel, realtime=False, block_s=a.block_s, buffer_s=a.buffer_s)
     collect = CollectSink()
-    listener = Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores)
-    listener.on_embedding = on_embedding
-    listener.run()
+    Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores, on_embedding=on_embedding).run()
     return [e for e in collect.events if e.state == "off"]

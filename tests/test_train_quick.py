@@ -48,12 +48,12 @@ def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: 
 
 def test_quick_model_carries_prototypes_for_the_familiarity_check_but_none_for_safety_sounds(quick_run: dict) -> None:
     from edge.classifier import Classifier
-    from edge.train.prototypes import SAFETY_LABELS
+    from edge.familiarity import NEVER_HELD
 
     c = Classifier(quick_run["int8_path"]).contract
     p = c.familiarity()
     assert p is not None and p.dim == c.embedding_dim
-    assert set(p.vectors) and set(p.vectors) <= set(c.labels) - SAFETY_LABELS
+    assert set(p.vectors) and set(p.vectors) <= set(c.labels) - NEVER_HELD
     assert {"glass_breaking", "baby_cry", "smoke_alarm", "co_alarm"}.isdisjoint(p.vectors)
     assert 0.0 < p.min_similarity < 1.0
     assert quick_run["familiarity"]["labels"] == len(p.vectors)

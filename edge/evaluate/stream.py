@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from edge.detector import SAFETY_LABELS
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.soundscape import load_scene_set
 from edge.sinks import BaseSink
 
-SAFETY_LABELS = ("smoke_alarm", "glass_breaking", "baby_cry")
 LATENCY_COLLAR_S = 1.0
 
 
@@ -88,10 +88,13 @@ def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True,
             hops.append((start, end))
             rows.append(np.array(scores, dtype=np.float32, copy=True))
 
+    def on_embedding(e: np.ndarray) -> None:
+        embeddings.append(np.array(e, dtype=np.float32))
+
     emit = _EmitTimes(lambda: last_end[0])
-    keep = embeddings.append if (record_scores and embeddings is not None) else None
+    keep = record_scores and embeddings is not None
     events = detect_file(path, cfg, clf, sinks=[emit], on_scores=on_scores,
-                         on_embedding=None if keep is None else (lambda e: keep(np.array(e, np.float32))))
+                         on_embedding=on_embedding if keep else None)
     n_lab = len(clf.labels)
     h = np.array(hops, dtype=np.float64).reshape(-1, 2)
     s = np.stack(rows) if rows else np.zeros((0, n_lab), np.float32)

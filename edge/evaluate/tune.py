@@ -27,9 +27,9 @@ from typing import Any
 
 from edge.config import DetectorConfig
 from edge.contract import ModelContract
-from edge.detector import ALARM_LABELS, Detector, resolve_settings
+from edge.detector import ALARM_LABELS, SAFETY_LABELS, Detector, resolve_settings
 from edge.evaluate import sed_metrics as sm
-from edge.evaluate.stream import SAFETY_LABELS, SceneRun
+from edge.evaluate.stream import SceneRun
 
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 HYSTERESIS_GRID = (0.0, 0.1, 0.2)
@@ -74,9 +74,8 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
     protos = contract.familiarity()
     if protos is not None and run.embeddings.shape[0] == run.scores.shape[0]:
         from edge.familiarity import FamiliarityGate
-        from edge.pipeline import familiarity_threshold
 
-        fam = FamiliarityGate(protos, familiarity_threshold(cfg, protos), det.cfg.persistence_n)
+        fam = FamiliarityGate.for_detector(protos, det.cfg)
     emitted: dict[str, float] = {}
     done: list[Any] = []
     g = mel = None

@@ -1,7 +1,7 @@
 """Prototypes for the familiarity check (:mod:`edge.familiarity`), fitted after export.
 
 For every event label except the safety sounds (smoke and CO alarms, glass
-breaking, a baby crying: :data:`SAFETY_LABELS`): the embeddings (from the
+breaking, a baby crying: :data:`edge.familiarity.NEVER_HELD`): the embeddings (from the
 exported int8 model, as the listener computes them) of the training windows
 that hold the sound (score >= 0.5: the windows the detector can fire on; for a
 label with none, each clip's best-scoring half), reduced to at
@@ -28,12 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.classifier import Classifier
-from edge.detector import ALARM_LABELS
-from edge.familiarity import Prototypes
-
-#: Never held back: missing one of these costs more than a false alarm. The smoke/CO beep
-#: rhythm has its own check (:mod:`edge.alarm_pattern`).
-SAFETY_LABELS = ALARM_LABELS | {"glass_breaking", "baby_cry"}
+from edge.familiarity import NEVER_HELD, Prototypes, unit_rows
 
 K_PROTOTYPES = 32
 QUANTILE = 0.1
@@ -47,8 +42,7 @@ def positive_windows(clf: Classifier, mel: np.ndarray, label: str, floor: float 
         return emb
     s = scores[:, clf.labels.index(label)]
     keep = s >= (0.5 * float(s.max()) if floor is None else floor)
-    e = emb[keep]
-    return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
+    return unit_rows(emb[keep])
 
 
 def _windows(clf: Classifier, clips: Sequence[tuple[np.ndarray, str]], label: str,
@@ -70,15 +64,14 @@ def spherical_kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 30) -> n
         for j in range(k):
             m = x[a == j]
             if m.shape[0]:
-                v = m.sum(axis=0)
-                c[j] = v / (np.linalg.norm(v) + 1e-12)
+                c[j] = unit_rows(m.sum(axis=0))
     return c
 
 
 def fit(clf: Classifier, train: Sequence[tuple[np.ndarray, str]], val: Sequence[tuple[np.ndarray, str]],
         k: int = K_PROTOTYPES, quantile: float = QUANTILE, seed: int = 0) -> Prototypes | None:
     """Prototypes from ``train`` (log-mel, label) clips, threshold from ``val``; None if either has no windows."""
-    gated = [lab for lab in clf.labels if lab not in SAFETY_LABELS and lab != "background"]
+    gated = [lab for lab in clf.labels if lab not in NEVER_HELD and lab != "background"]
     vectors = {}
     for lab in gated:
         x = _windows(clf, train, lab)
