@@ -30,6 +30,7 @@ EXTRA_COMMAND_MODULES: list[str] = [
     "edge.evaluate.clips_command",
     "edge.evaluate.stream_command",
     "edge.bench_command",
+    "edge.learn_command",
 ]
 
 EXIT_USAGE = 2

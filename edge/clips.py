@@ -9,7 +9,6 @@ oldest clips are deleted.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import wave
 from pathlib import Path
@@ -24,10 +23,9 @@ log = logging.getLogger("edge.clips")
 
 def default_clips_dir() -> Path:
     """``$STATE_DIRECTORY/clips`` (systemd ``StateDirectory=``) or ``~/.local/state/edge/clips``."""
-    state = os.environ.get("STATE_DIRECTORY")
-    if state:
-        return Path(state.split(":")[0]) / "clips"
-    return Path.home() / ".local" / "state" / "edge" / "clips"
+    from edge.paths import state_dir
+
+    return state_dir() / "clips"
 
 
 def make_clip_recorder(cfg: Config, sample_rate: int) -> ClipRecorder | None:

@@ -73,6 +73,7 @@ class DetectorConfig:
     alarm_confirm: bool = _f(False)               # hold smoke/CO onsets until the T3/T4 beep rhythm is heard
     alarm_fallback_s: float | None = _f(10.0, 0.0, 600.0)  # ...or until the classifier held them this long (s)
     min_similarity: float | None = _f(None, 0.0, 1.0)  # familiarity check; null = the model's value, 0 = off
+    home_background: str | None = _f(None)        # file from `edge learn-background`; null = none
 
 
 @dataclass(frozen=True)

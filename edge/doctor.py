@@ -115,6 +115,21 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
         state = "off (detector.min_similarity: 0)" if thr_now < 0 else f"min_similarity {thr_now:.3f}"
         details.append(f"familiarity check: {state} (model: {protos.min_similarity:.3f}); labels checked: "
                        f"{', '.join(sorted(protos.vectors))}")
+    home = cfg.detector.home_background
+    if home is None:
+        details.append("home background: none (edge learn-background learns one)")
+    elif protos is not None:
+        from edge.home_background import BackgroundError, HomeBackground
+
+        try:
+            bank = HomeBackground.load(home, c)
+        except BackgroundError as e:
+            return FAIL, f"detector.home_background: {e}", details, p.sample_rate
+        details.append(f"home background: {home}: {bank.vectors.shape[0]} windows from {bank.seconds:.0f} s "
+                       "of audio, learnt with this model")
+    else:
+        return FAIL, "detector.home_background: the model carries no prototypes to compare it with", details, \
+            p.sample_rate
     msg = (f"{clf.path} ({c.model_version}) loads and runs: {len(c.labels)} labels, {p.sample_rate} Hz; "
            f"silence scored in {ms:.1f} ms (top: {c.labels[top]} {float(scores[top]):.2f})")
     return PASS, msg, details, p.sample_rate

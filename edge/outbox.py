@@ -46,11 +46,9 @@ CREATE TABLE IF NOT EXISTS meta (
 
 def default_outbox_path() -> Path:
     """``$STATE_DIRECTORY/outbox.sqlite`` (systemd ``StateDirectory=``) or ``~/.local/state/edge/outbox.sqlite``."""
-    state = os.environ.get("STATE_DIRECTORY")
-    if state:
-        # systemd may list several directories separated by ':'; the first is ours.
-        return Path(state.split(":")[0]) / "outbox.sqlite"
-    return Path.home() / ".local" / "state" / "edge" / "outbox.sqlite"
+    from edge.paths import state_dir
+
+    return state_dir() / "outbox.sqlite"
 
 
 @dataclass(frozen=True)

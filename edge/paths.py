@@ -8,6 +8,7 @@ the user base (``~/.local``).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -38,3 +39,11 @@ def installed_candidates() -> list[Path]:
 
     bases = [Path(sys.prefix), Path(sysconfig.get_path("data")), Path(site.getuserbase())]
     return [b / "share" / "edge-listener" / "models" / MODEL_NAME for b in dict.fromkeys(bases)]
+
+
+def state_dir() -> Path:
+    """``$STATE_DIRECTORY`` (systemd ``StateDirectory=``; the first of several) or ``~/.local/state/edge``."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0])
+    return Path.home() / ".local" / "state" / "edge"

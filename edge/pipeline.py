@@ -34,6 +34,7 @@ from edge.events import Event
 from edge.familiarity import FamiliarityGate
 from edge.frontend import LogMelStream
 from edge.health import Health, trim_heap
+from edge.home_background import BackgroundError, HomeBackground
 from edge.resample import make_resampler
 from edge.ring import RingBuffer
 from edge.sinks import BaseSink, Sink
@@ -176,6 +177,9 @@ class Listener:
         # Familiarity check: onsets of sounds unlike their label's training sounds are dropped.
         protos = c.familiarity()
         self.familiar = None if protos is None else FamiliarityGate.for_detector(protos, self.detector.cfg)
+        home = self._load_home(cfg)
+        if self.familiar is not None:
+            self.familiar.home = home
         self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
@@ -236,14 +240,29 @@ class Listener:
         Offsets of events whose label is no longer enabled are emitted now.
         """
         check_labels(new, self.contract.labels)
+        home = self._load_home(new)  # re-read: it may have been learnt again at the same path
         self._emit(self.detector.reconfigure(new.detector))
         if self.familiar is not None:
             self.familiar.configure(self.detector.cfg)
+            self.familiar.home = home
         # The alarm gate holds onsets it has not confirmed yet; swapping it mid-event could
         # drop an onset or an offset, so its two settings keep their running values.
         running = self.cfg.detector
         det = dataclasses.replace(new.detector, **{k: getattr(running, k) for k in RESTART_DETECTOR_KEYS})
         self.cfg = dataclasses.replace(self.cfg, detector=det)
+
+    def _load_home(self, cfg: Config) -> HomeBackground | None:
+        """The home background named by ``detector.home_background`` (ConfigError if unusable)."""
+        path = cfg.detector.home_background
+        if path is None:
+            return None
+        where = f"{cfg.source_file}: detector.home_background"
+        if self.familiar is None:
+            raise ConfigError(f"{where}: the model carries no prototypes to compare it with (set it to null)")
+        try:
+            return HomeBackground.load(path, self.contract)
+        except BackgroundError as e:
+            raise ConfigError(f"{where}: {e}") from None
 
     def _check_mic(self) -> None:
         """Follow the microphone state; a change is logged and reported at once."""
@@ -421,9 +440,11 @@ class Listener:
 
     def _emit(self, events: list[Event], final: bool = False) -> None:
         if self.familiar is not None and events:
-            held = self.familiar.held_back
+            held, as_home = self.familiar.held_back, self.familiar.held_as_home
             events = self.familiar.filter(events)
-            if self.familiar.held_back > held:
+            if self.familiar.held_as_home > as_home:
+                log.debug("onset held back: sounds like this home's learnt background (detector.home_background)")
+            elif self.familiar.held_back > held:
                 log.debug("onset held back: unlike its label's training sounds (similarity %s < %.3f)",
                           self.familiar.last_similarity, self.familiar.min_similarity)
         if self.alarm_gate is not None:

@@ -1,4 +1,4 @@
-"""Familiarity check: onsets of sounds unlike their label's training sounds are held back, in the real listener."""
+"""Onsets unlike their label's training sounds, or like this home's learnt background, are held back."""
 
 import dataclasses
 import json
@@ -14,6 +14,7 @@ from edge.contract import ContractError, read_contract, save_with_contract
 from edge.events import Event
 from edge.familiarity import FamiliarityGate, Prototypes
 from edge.frontend import logmel
+from edge.home_background import fingerprint as fingerprint_of
 from edge.pipeline import detect_file
 from edge.sinks import BaseSink
 
@@ -157,3 +158,158 @@ def test_sighup_reload_changes_the_familiarity_threshold(familiar_model):
     assert listener.familiar.min_similarity == 0.5 and listener.familiar._recent.maxlen == 5
     listener.reconfigure(parse_config({"detector": {"min_similarity": 0}}))
     assert listener.familiar.min_similarity < -1  # off: cosine similarity is never below -1
+
+
+# -- this home's learnt background (edge learn-background, detector.home_background) -----------------------
+
+
+@pytest.fixture
+def chord_wav(wav_writer):
+    """Only the chord that 'mid_tone' fires on: this home's fridge, say."""
+    x = np.zeros(4 * SR)
+    x[SR: 2 * SR] = tone(1000.0, 1.0, SR, 0.3) + tone(3300.0, 1.0, SR, 0.3)
+    return wav_writer("fridge.wav", x, SR)
+
+
+@pytest.fixture
+def learn(familiar_model, chord_wav, tmp_path):
+    """``learn(out, *options) -> exit status`` of ``edge learn-background`` on the chord recording, with the
+    familiarity threshold off (so that the chord is a false alarm there and only the learnt background can
+    hold anything back)."""
+    from edge import cli
+
+    off = tmp_path / "off.yaml"
+    off.write_text("detector:\n  min_similarity: 0\n")
+    model, _ = familiar_model
+
+    def run(out, *options):
+        return cli.main(["learn-background", "--model", str(model), "--source", str(chord_wav), "--config",
+                         str(off), "--out", str(out), *options])
+
+    return run
+
+
+def test_learnt_home_background_holds_back_that_sound_and_nothing_else(familiar_model, learn, tmp_path, capsys):
+    from edge.home_background import HomeBackground
+
+    model, mix = familiar_model
+    assert learn(tmp_path / "state" / "home.npz") == 2  # the folder must exist when given explicitly
+    assert "does not exist" in capsys.readouterr().err
+    out = tmp_path / "home.npz"
+    assert learn(out) == 0
+    said = capsys.readouterr().out
+    assert "held back from now on when they sound like this: mid_tone 1" in said
+    assert sorted(p.name for p in tmp_path.glob("home*")) == ["home.npz"]
+    with np.load(out) as z:  # window embeddings and a description, never audio
+        assert sorted(z.files) == ["meta", "vectors"] and z["vectors"].dtype == np.float16
+        assert z["vectors"].shape[1] == Classifier(model).contract.embedding_dim
+    bank = HomeBackground.load(out, Classifier(model).contract)
+    assert bank.seconds == pytest.approx(4.0, abs=0.6) and bank.fired == {"mid_tone": 1}
+    cfg = parse_config({"detector": {"min_similarity": 0, "home_background": str(out)}})
+    status = StatusSink()
+    got = [e.label for e in detect_file(mix, cfg, model=model, sinks=[status])]
+    assert got == ["mid_tone", "high_tone"], got  # the pure tone still passes, the chord does not
+    assert status.last["onsets_held_back"] == 1
+    got = [e.label for e in detect_file(mix, parse_config({"detector": {"min_similarity": 0}}), model=model)]
+    assert got == ["mid_tone", "high_tone", "mid_tone"], got
+
+
+def test_learning_again_with_add_keeps_both_sittings(familiar_model, learn, tmp_path):
+    from edge.home_background import HomeBackground
+
+    model, _ = familiar_model
+    out = tmp_path / "home.npz"
+    for _ in range(2):
+        assert learn(out, "--add") == 0
+    bank = HomeBackground.load(out, Classifier(model).contract)
+    assert bank.fired == {"mid_tone": 2} and bank.seconds == pytest.approx(8.0, abs=1.2)
+
+
+def test_unusable_home_background_is_a_one_line_error_naming_the_setting(familiar_model, chord_wav, tmp_path,
+                                                                          capsys):
+    from edge import cli
+    from edge.home_background import HomeBackground
+
+    model, mix = familiar_model
+    cfgfile = tmp_path / "c.yaml"
+
+    def detect_with(path):
+        cfgfile.write_text(f"detector:\n  home_background: {path}\n")
+        code = cli.main(["detect", str(mix), "--model", str(model), "--config", str(cfgfile)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.count("\n") == 0, err
+        return err
+
+    assert detect_with(tmp_path / "none.npz") == (
+        f"edge: {cfgfile}: detector.home_background: {tmp_path / 'none.npz'}: no such file "
+        f"(write it with: edge learn-background --out {tmp_path / 'none.npz'})")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not numpy")
+    assert "not a home-background file" in detect_with(junk)
+    # Learnt with another model (other prototypes): its windows mean nothing to this one.
+    other = tmp_path / "other.npz"
+    c = Classifier(model).contract
+    protos = c.familiarity()
+    moved = Prototypes({k: -v for k, v in protos.vectors.items()}, protos.min_similarity, protos.dim)
+    HomeBackground(np.ones((3, c.embedding_dim), np.float16) / np.sqrt(c.embedding_dim),
+                   fingerprint_of(dataclasses.replace(c, prototypes=moved.to_dict()))).save(other)
+    assert "learnt with another model" in detect_with(other)
+    # A model without prototypes has nothing to compare with.
+    plain = build_tiny_model(tmp_path / "plain.onnx")
+    cfgfile.write_text(f"detector:\n  home_background: {other}\n")
+    assert cli.main(["detect", str(mix), "--model", str(plain), "--config", str(cfgfile)]) == 2
+    assert "the model carries no prototypes" in capsys.readouterr().err
+    assert cli.main(["learn-background", "--model", str(plain), "--source", str(chord_wav),
+                     "--out", str(tmp_path / "x.npz")]) == 2
+    assert "carries no prototypes" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+
+
+def test_reload_rereads_the_home_background_and_a_bad_one_changes_nothing(familiar_model, learn, tmp_path):
+    from edge.config import ConfigError
+    from edge.pipeline import Listener
+    from edge.sources import FileSource
+
+    model, mix = familiar_model
+    out = tmp_path / "home.npz"
+    assert learn(out) == 0
+    listener = Listener(parse_config({}), Classifier(model), [], FileSource(mix))
+    assert listener.familiar.home is None
+    listener.reconfigure(parse_config({"detector": {"home_background": str(out)}}))
+    assert listener.familiar.home is not None and listener.familiar.home.fired == {"mid_tone": 1}
+    with pytest.raises(ConfigError, match="no such file"):
+        listener.reconfigure(parse_config({"detector": {"home_background": str(tmp_path / "gone.npz"),
+                                                        "min_similarity": 0.5}}))
+    assert listener.familiar.home is not None and listener.familiar.min_similarity != 0.5
+
+
+def test_learner_keeps_a_bounded_even_spread_of_the_listening_time():
+    from edge.home_background import Learner
+
+    learner = Learner(dim=2, max_windows=8)
+    angles = np.arange(100) * 0.01
+    for a in angles:
+        learner.push(np.array([np.cos(a), np.sin(a)]) * 5.0)
+    bank = learner.result("m", 100.0, {})
+    assert learner.hops == 100 and 4 <= bank.vectors.shape[0] <= 8
+    kept = np.arctan2(bank.vectors[:, 1].astype(float), bank.vectors[:, 0].astype(float)) / 0.01
+    step = np.diff(np.round(kept))
+    assert kept[0] == pytest.approx(0, abs=0.5) and np.all(step == step[0]) and kept[-1] > 50  # even, whole span
+    assert np.allclose(np.linalg.norm(bank.vectors.astype(float), axis=1), 1.0, atol=1e-3)
+
+
+def test_tuning_replay_applies_the_home_background_exactly_as_the_listener(familiar_model, learn, tmp_path):
+    from edge.evaluate.stream import SceneRun, run_file
+    from edge.evaluate.tune import replay
+
+    model, mix = familiar_model
+    out = tmp_path / "home.npz"
+    assert learn(out) == 0
+    clf = Classifier(model)
+    cfg = parse_config({"detector": {"min_similarity": 0, "home_background": str(out)}})
+    embs = []
+    evs, _, hops, scores = run_file(mix, cfg, clf, True, embs)
+    run = SceneRun("mix", 6.0, False, [], [], [], hops, scores, embeddings=np.stack(embs))
+    replayed, _ = replay(run, clf.contract, cfg.detector)
+    assert [(round(a, 4), round(b, 4), lab) for a, b, lab in replayed] == \
+        [(round(e.onset, 4), round(e.offset, 4), e.label) for e in evs]
+    assert [lab for *_, lab in replayed] == ["mid_tone", "high_tone"]

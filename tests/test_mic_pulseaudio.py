@@ -153,3 +153,36 @@ def test_microphone_captures_a_tone_played_into_pulseaudio(pulse, tiny_model, wa
     assert 1.2 <= off["offset"] - off["onset"] <= 1.9, off  # a 1.5 s tone
     assert -40.0 < off["level_dbfs"] < -10.0, off
     assert chain["health"]["inferences"] > 15
+
+
+def test_learn_background_from_the_microphone_stops_on_time_or_on_ctrl_c_and_keeps_what_it_learnt(
+        pulse, tmp_path):
+    import signal
+
+    from edge.classifier import Classifier
+    from edge.home_background import HomeBackground
+    from edge.paths import bundled_model
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("audio:\n  device: pulse\n")
+    env = dict(pulse, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "edge", "learn-background", "--config", str(cfg)]
+    out = tmp_path / "home.npz"
+    r = subprocess.run([*cmd, "--seconds", "3", "--out", str(out)], env=env, capture_output=True, text=True,
+                       timeout=90)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "learning this home's background from mic for 3 s" in r.stderr
+    contract = Classifier(bundled_model()).contract
+    bank = HomeBackground.load(out, contract)
+    assert bank.seconds == pytest.approx(3.0, abs=0.3) and bank.vectors.shape[0] >= 10
+    # Ctrl-C long before the time is up: what was heard so far is kept.
+    out2 = tmp_path / "early.npz"
+    p = subprocess.Popen([*cmd, "--seconds", "600", "--out", str(out2)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(8.0)  # start-up, then some seconds of listening
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=30)
+    assert p.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr and "learnt" in stdout
+    early = HomeBackground.load(out2, contract)
+    assert 0.5 < early.seconds < 8.0

@@ -120,3 +120,18 @@ def test_shipped_model_keeps_the_demo_alarms_and_doctor_reports_the_familiarity_
     _status, _msg, details, _rate = check_model(load_config(None))
     line = next(x for x in details if x.startswith("familiarity check:"))
     assert "min_similarity 0.9" in line and "glass_breaking" not in line and "dog_bark" in line
+
+
+def test_doctor_reports_a_learnt_home_background_and_fails_on_a_missing_one(tmp_path) -> None:
+    from edge import cli
+    from edge.cli import demo_recording
+    from edge.config import parse_config
+    from edge.doctor import FAIL, PASS, check_model
+
+    out = tmp_path / "home.npz"
+    assert cli.main(["learn-background", "--source", str(demo_recording()), "--seconds", "5", "--out", str(out)]) == 0
+    status, _msg, details, _rate = check_model(parse_config({"detector": {"home_background": str(out)}}))
+    line = next(x for x in details if x.startswith("home background:"))
+    assert status == PASS and "learnt with this model" in line and "from 5 s of audio" in line, line
+    status, msg, _details, _rate = check_model(parse_config({"detector": {"home_background": str(tmp_path / "x")}}))
+    assert status == FAIL and "no such file" in msg

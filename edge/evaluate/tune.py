@@ -30,6 +30,7 @@ from edge.contract import ModelContract
 from edge.detector import ALARM_LABELS, SAFETY_LABELS, Detector, resolve_settings
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.stream import SceneRun
+from edge.home_background import HomeBackground
 
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 HYSTERESIS_GRID = (0.0, 0.1, 0.2)
@@ -52,6 +53,19 @@ def new_detector(contract: ModelContract, cfg: DetectorConfig) -> Detector:
     return Detector(c.labels, cfg, c.thresholds, c.model_version, model_defaults=model_detector_defaults(c))
 
 
+_HOMES: dict[tuple[str, int, str], HomeBackground] = {}
+
+
+def _home_background(path: str, contract: ModelContract) -> HomeBackground:
+    """The file loaded once per (path, modification, model): the tuner replays thousands of times."""
+    from edge.home_background import fingerprint
+
+    key = (str(path), Path(path).stat().st_mtime_ns if Path(path).exists() else 0, fingerprint(contract))
+    if key not in _HOMES:
+        _HOMES[key] = HomeBackground.load(path, contract)
+    return _HOMES[key]
+
+
 def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_blocks: int = 1,
            gate: Any = None) -> tuple[list[sm.Event], list[float]]:
     """Recorded scores of one run through a fresh :class:`Detector`, built as the listener builds it.
@@ -63,7 +77,8 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
             :class:`edge.alarm_pattern.AlarmGate` fed with the file's log-mel frames up to each hop.
 
     When the model carries prototypes and the run recorded its hop embeddings, onsets pass
-    the familiarity check (:mod:`edge.familiarity`) first, as in the listener.
+    the familiarity check (:mod:`edge.familiarity`, with ``cfg.home_background`` if set) first,
+    as in the listener.
     Returns ``(events, emitted_at)``: completed events and the time each onset was emitted.
     """
     det = new_detector(contract, cfg)
@@ -76,6 +91,8 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
         from edge.familiarity import FamiliarityGate
 
         fam = FamiliarityGate.for_detector(protos, det.cfg)
+        if cfg.home_background is not None:
+            fam.home = _home_background(cfg.home_background, contract)
     emitted: dict[str, float] = {}
     done: list[Any] = []
     g = mel = None
