@@ -82,6 +82,26 @@ def _seed_all(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
+def environment(threads: int, device: str) -> dict[str, object]:
+    """What a seed's result also depends on: library builds and the CPU pick different float kernels.
+
+    Two runs of one seed agree epoch by epoch only on the same CPU type, libraries and thread count
+    (model card, *Cross-validation*), so every training report records them.
+    """
+    import platform
+
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "onnxruntime": onnxruntime.__version__, "cpu": cpu, "threads": threads, "device": device}
+
+
 ALARM_LABELS = frozenset(PATTERN_LABEL.values())
 #: Length (s) of each synthetic clip: T4 clips hold more than one 5.7 s period, so most have a burst.
 SYNTH_SECONDS = {"T3": 6.0, "T4": 8.0}
@@ -443,6 +463,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
         "fp32_path": str(fp32_path), "int8_path": str(int8_path), "int8_bytes": int8_path.stat().st_size,
         "inner_val_manifest": str(inner_val),
         "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
+        "environment": environment(threads, device),
     }
     (out / f"{name}-train.json").write_text(json.dumps(report, indent=2, default=float))
     return report
