@@ -68,6 +68,8 @@ class DetectorConfig:
     release_s: float | None = _f(None, 0.0, 60.0)  # an event ends after this long below the off-threshold (s)
     offset_lag_s: float | None = _f(None, 0.0, 60.0)  # reported offset = end of last active hop - this (s)
     onset_lead_s: float | None = _f(None, 0.0, 5.0)  # reported onset = start of the firing block - this (s)
+    onset_backtrack_s: float | None = _f(None, 0.0, 30.0)  # onset moved back over the rise of the score (s)
+    backtrack_floor: float | None = _f(None, 0.0, 1.0)  # ... through hops scoring >= this x on-threshold
     releases: dict[str, float] = _f({}, 0.0, 60.0)  # per-label release_s overrides (s)
     alarm_release_s: float = _f(7.0, 0.0, 60.0)  # smoke/CO events stay open across their pattern's pauses (s)
     alarm_confirm: bool = _f(False)               # hold smoke/CO onsets until the T3/T4 beep rhythm is heard

@@ -22,6 +22,13 @@ For each enabled label, every hop:
   average a fraction of a second after the sound did; the lead (tuned on
   held-out scenes) corrects this bias. It moves the timestamp, not the moment
   the onset is emitted.
+* ``onset_backtrack_s`` > 0: before the lead, the onset moves back over the
+  hops just before the first above-threshold one, as long as their score was
+  at least ``backtrack_floor`` x the on-threshold, at most that many seconds
+  (only hops after this label's previous event count). A sound that grows, or starts
+  quietly under the room's noise, is reported from where its score began to
+  rise, not from where it passed the threshold (double-threshold onsets, as in
+  DCASE post-processing). Like the lead, it moves the timestamp only.
 * ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
   that long; an event that ends sooner is dropped without a trace.
 * :meth:`Detector.flush` ends every open event (end of stream, shutdown).
@@ -59,6 +66,8 @@ FALLBACKS: dict[str, float | int] = {
     "release_s": 0.5,
     "offset_lag_s": 0.0,
     "onset_lead_s": 0.0,
+    "onset_backtrack_s": 0.0,
+    "backtrack_floor": 0.5,
 }
 
 
@@ -89,6 +98,9 @@ class _Track:
     on: float
     off: float
     recent: deque[tuple[bool, float, float, float]] = field(default_factory=deque)
+    #: (block start, score) of the hops since the last event ended, the last ``onset_backtrack_s`` only
+    past: deque[tuple[float, float]] = field(default_factory=deque)
+    rise: float = 0.0  # start of the newest block of the first above-threshold hop (min duration counts from here)
     active: bool = False
     emitted: bool = False
     event_id: str = ""
@@ -192,6 +204,7 @@ class Detector:
         cfg = self.cfg
         out: list[Event] = []
         values = scores.tolist()
+        back_s = float(self.cfg.onset_backtrack_s)
         for label, tr in self._tracks.items():
             s = values[self._pos[label]]
             tr.last_end = block_end
@@ -199,6 +212,10 @@ class Detector:
             if not tr.active:
                 above = s >= tr.on
                 tr.recent.append((above, block_start, s, level_dbfs))
+                if back_s > 0:
+                    tr.past.append((block_start, s))
+                    while tr.past and tr.past[0][0] < block_start - back_s - 1e-9:
+                        tr.past.popleft()
                 # Fewer than k of the last n were above before this hop (else the track would be
                 # active), so only a hop above the threshold can complete k of n.
                 if above and sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
@@ -206,7 +223,10 @@ class Detector:
                     run = list(tr.recent)[first:]
                     tr.active, tr.emitted = True, False
                     tr.event_id = new_event_id()
-                    tr.onset = run[0][1]
+                    tr.onset = tr.rise = run[0][1]
+                    if back_s > 0:
+                        tr.onset = self._backtrack(tr, back_s)
+                    tr.past.clear()
                     tr.last_above_end = block_end
                     tr.peak = max(r[2] for r in run)
                     tr.total = sum(r[2] for r in run)
@@ -241,6 +261,7 @@ class Detector:
                 if ev is not None:
                     out.append(ev)
             tr.recent.clear()
+            tr.past.clear()
         return out
 
     def _event(self, label: str, tr: _Track, state: str) -> Event:
@@ -259,8 +280,21 @@ class Detector:
             model_version=self.model_version,
         )
 
+    def _backtrack(self, tr: _Track, back_s: float) -> float:
+        """Start of the earliest hop of the contiguous run, ending just before the first above-threshold
+        hop, whose scores were all >= ``backtrack_floor`` x on-threshold (within ``back_s``)."""
+        floor = float(self.cfg.backtrack_floor) * tr.on
+        onset = tr.rise
+        for start, score in reversed(tr.past):
+            if start >= tr.rise:
+                continue
+            if score < floor or start < tr.rise - back_s - 1e-9:
+                break
+            onset = start
+        return onset
+
     def _maybe_onset(self, label: str, tr: _Track) -> Event | None:
-        if tr.emitted or tr.last_above_end - tr.onset < self.cfg.min_duration_s - 1e-9:
+        if tr.emitted or tr.last_above_end - tr.rise < self.cfg.min_duration_s - 1e-9:
             return None
         tr.emitted = True
         return self._event(label, tr, "on")

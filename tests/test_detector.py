@@ -205,3 +205,18 @@ def test_off_threshold_never_falls_below_half_the_on_threshold_so_events_can_end
     evs = run(det, [(0.5, 0, 0)] * 3 + [(0.12, 0, 0)] * 3 + [(0.05, 0, 0)] * 3)
     assert [e.state for e in evs] == ["on", "off"]
     assert evs[1].offset == pytest.approx(0.5 + 0.115)  # 0.12 >= 0.1 kept it alive; 0.05 ended it
+
+
+def test_onset_backtrack_reports_where_the_score_began_to_rise_not_where_it_passed_the_threshold():
+    # Silence, a sound whose score rises 0.2 -> 0.4 -> 0.7 (threshold 0.6), then falls.
+    series = [(0, 0, 0)] * 10 + [(0.2, 0, 0), (0.4, 0, 0), (0.7, 0, 0), (0.8, 0, 0)] + [(0, 0, 0)] * 5
+    plain = run(Detector(LABELS, cfg(threshold=0.6)), series)
+    assert plain[0].onset == pytest.approx(1.2)
+    back = run(Detector(LABELS, cfg(threshold=0.6, onset_backtrack_s=2.0, backtrack_floor=0.3)), series)
+    assert back[0].onset == pytest.approx(1.0)  # 0.2 >= 0.3 x 0.6: the rise started at hop 10
+    assert [(e.state, e.offset) for e in back] == [(e.state, e.offset) for e in plain]  # sent at the same hop
+    high = run(Detector(LABELS, cfg(threshold=0.6, onset_backtrack_s=2.0, backtrack_floor=0.5)), series)
+    assert high[0].onset == pytest.approx(1.1)  # 0.2 < 0.5 x 0.6 stops it at hop 11
+    short = run(Detector(LABELS, cfg(threshold=0.6, onset_backtrack_s=0.1, backtrack_floor=0.3)), series)
+    assert short[0].onset == pytest.approx(1.1)  # at most 0.1 s back
+

@@ -241,3 +241,28 @@ def test_a_tuning_file_gets_the_same_validation_as_config_yaml(scene_set: tuple[
     assert stream_command.main(["--scenes", str(scenes), "--model", str(model), "--tuned", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == (f"edge eval-stream: {bad}: detector.thresholds.low_tone: "
                                                "expected a number in [0, 1], got 5")
+
+
+def test_tune_only_searches_the_named_settings_and_keeps_the_rest(recorded: tuple) -> None:
+    cfg = load_config(None)
+    clf, runs = recorded
+    c = clf.contract
+    full = tune(runs, c, cfg.detector, Objective(), rounds=1)
+    start = full["trace"][0]["objective"]
+    res = tune(runs, c, cfg.detector, Objective(), rounds=1, only=["onset"])
+    d, before = res["detector"], new_detector(c, cfg.detector)
+    assert d["thresholds"] == {lab: round(before.threshold(lab), 3) for lab in c.labels}
+    kept = ("hysteresis", "persistence_k", "persistence_n", "release_s", "offset_lag_s", "releases")
+    assert {k: d[k] for k in kept} == {k: getattr(before.cfg, k) for k in kept}
+    assert res["trace"][0]["objective"] == start and res["objective"] >= start
+    steps = [t["step"].split("=")[0] for t in res["trace"][1:]]
+    assert set(steps) <= {"onset"}
+    with pytest.raises(ValueError, match="cannot tune colour"):
+        tune(runs, c, cfg.detector, Objective(), only=["colour"])
+
+
+def test_only_is_checked_before_listening(scene_set: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    scenes, model = scene_set
+    assert stream_command.main(["--scenes", str(scenes), "--model", str(model), "--tune", "t.json",
+                                "--only", "thresholds,volume"]) == 2
+    assert "--only: expected names among" in capsys.readouterr().err

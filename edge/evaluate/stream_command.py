@@ -69,6 +69,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--plot-scene", help="scene name for --plot (default: the first scene)")
     e.add_argument("--tune", metavar="OUT_JSON", help="tune the detector on this (held-out!) scene set")
     e.add_argument("--hops", default="1", help="with --tune: blocks per hop to search, e.g. 1,2 (default 1)")
+    e.add_argument("--only", metavar="NAMES",
+                   help="with --tune: search only these (comma-separated) and keep the model's other settings, e.g. "
+                        "onset (backtrack, its floor and the lead, searched together)")
     e.add_argument("--write-model", metavar="OUT_ONNX",
                    help="with --tune: write a copy of the model carrying the tuned settings as its defaults")
     e.add_argument("--alarm-gate", metavar="FALLBACK_S", type=float,
@@ -144,6 +147,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     if any(h < 1 or h != int(h) for h in raw_hops):
         raise _Usage(f"--hops: expected whole numbers of blocks >= 1, got {args.hops!r}")
     hops = tuple(int(h) for h in raw_hops)
+    only = None
+    if args.only is not None:
+        from edge.evaluate.tune import SEARCHED
+
+        only = [x.strip() for x in args.only.split(",") if x.strip()]
+        bad = [x for x in only if x not in SEARCHED]
+        if bad or not only:
+            raise _Usage(f"--only: expected names among {', '.join(SEARCHED)}, got {args.only!r}")
     if args.alarm_gate is not None and not 0 <= args.alarm_gate < float("inf"):
         raise _Usage(f"--alarm-gate: expected seconds >= 0, got {args.alarm_gate}")
     cfg = _load_cfg(args)
@@ -157,7 +168,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         meta, runs = st.run_scene_set(args.scenes, rec_cfg, clf, record_scores=True,
                                       progress=lambda n: print(f"ran {n}", file=sys.stderr))
         c = clf.contract
-        res = tune(runs, c, cfg.detector, Objective(), log=lambda s: print(s, file=sys.stderr), hops=hops)
+        res = tune(runs, c, cfg.detector, Objective(), log=lambda s: print(s, file=sys.stderr), hops=hops,
+                   only=only)
         res["scenes"] = str(args.scenes)
         res["folds"] = meta.get("settings", {}).get("folds")
         res["model"] = res["model"] | {"file": str(clf.path), "version": c.model_version}
@@ -169,8 +181,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             out = write_tuned_model(clf.path, args.write_model, res["detector"])
             print(f"wrote {out} with the tuned detector settings in its contract", file=sys.stderr)
         return 0
-    if args.write_model or args.hops != "1":
-        raise _Usage("--write-model and --hops only go with --tune")
+    if args.write_model or args.hops != "1" or args.only is not None:
+        raise _Usage("--write-model, --hops and --only only go with --tune")
     gate = args.alarm_gate is not None
     meta, runs = st.run_scene_set(args.scenes, cfg, clf, record_scores=bool(args.plot) or gate,
                                   progress=lambda n: print(f"ran {n}", file=sys.stderr))
