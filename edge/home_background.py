@@ -17,7 +17,6 @@ format, the model's fingerprint, seconds listened, onsets raised meanwhile).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ def fingerprint(contract: Any) -> str:
     A retrained model has other prototypes (and other embeddings), so a file learnt
     with it is refused; new detector defaults in the same model keep the fingerprint.
     """
+    import hashlib  # here, not at the top: it loads libcrypto (~4 MB of RSS) into every listener
+
     doc = {"labels": list(contract.labels), "dim": int(contract.embedding_dim), "prototypes": contract.prototypes}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
