@@ -46,6 +46,7 @@ def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: 
     assert quick_run["export_max_abs_err"] < 1e-4
     env = quick_run["environment"]  # a seed reproduces only on the same CPU type, libraries and threads
     assert env["torch"] and env["onnxruntime"] and env["cpu"] and env["threads"] >= 1
+    assert isinstance(env["simd"], list)
 
 
 def test_quick_model_carries_prototypes_for_the_familiarity_check_but_none_for_safety_sounds(quick_run: dict) -> None:

@@ -92,14 +92,18 @@ def environment(threads: int, device: str) -> dict[str, object]:
 
     import onnxruntime
 
-    cpu = platform.processor() or platform.machine()
+    cpu, simd = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+            info = fh.read().splitlines()
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), cpu)
+        flags = set(next((ln.split(":", 1)[1].split() for ln in info if ln.startswith(("flags", "Features"))), []))
+        # The instruction sets that decide which float kernels torch and onnxruntime run.
+        simd = sorted(flags & {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "sve"})
     except OSError:
         pass
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "onnxruntime": onnxruntime.__version__, "cpu": cpu, "threads": threads, "device": device}
+            "onnxruntime": onnxruntime.__version__, "cpu": cpu, "simd": simd, "threads": threads, "device": device}
 
 
 ALARM_LABELS = frozenset(PATTERN_LABEL.values())
