@@ -36,6 +36,10 @@ class BackgroundError(ValueError):
     """A home-background file that cannot be used; ``str(err)`` is one line naming the file."""
 
 
+class OtherModelError(BackgroundError):
+    """The file was learnt with another model (e.g. before an upgrade): valid, but not for this one."""
+
+
 def fingerprint(contract: Any) -> str:
     """Identifies the embedding space of a model: its labels, embedding size and prototypes.
 
@@ -109,7 +113,7 @@ class HomeBackground:
             raise BackgroundError(f"{where}: windows of shape {vectors.shape}, the model's embedding has "
                                   f"{contract.embedding_dim} values")
         if meta.get("model") != fingerprint(contract):
-            raise BackgroundError(f"{where}: learnt with another model (fingerprint {meta.get('model')}, this model "
+            raise OtherModelError(f"{where}: learnt with another model (fingerprint {meta.get('model')}, this model "
                                   f"{fingerprint(contract)}); learn again with edge learn-background")
         fired = {str(k): int(v) for k, v in dict(meta.get("fired") or {}).items()}
         return cls(vectors, str(meta["model"]), float(meta.get("seconds") or 0.0), fired)

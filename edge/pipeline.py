@@ -34,7 +34,7 @@ from edge.events import Event
 from edge.familiarity import FamiliarityGate
 from edge.frontend import LogMelStream
 from edge.health import Health, trim_heap
-from edge.home_background import BackgroundError, HomeBackground
+from edge.home_background import BackgroundError, HomeBackground, OtherModelError
 from edge.resample import make_resampler
 from edge.ring import RingBuffer
 from edge.sinks import BaseSink, Sink
@@ -261,6 +261,11 @@ class Listener:
             raise ConfigError(f"{where}: the model carries no prototypes to compare it with (set it to null)")
         try:
             return HomeBackground.load(path, self.contract)
+        except OtherModelError as e:
+            # After a model upgrade: keep listening (smoke alarms matter more than a few false
+            # alarms), say so, and let `edge doctor` fail until it is learnt again.
+            log.warning("%s: %s; listening without it", where, e)
+            return None
         except BackgroundError as e:
             raise ConfigError(f"{where}: {e}") from None
 

@@ -226,7 +226,7 @@ def test_learning_again_with_add_keeps_both_sittings(familiar_model, learn, tmp_
 
 
 def test_unusable_home_background_is_a_one_line_error_naming_the_setting(familiar_model, chord_wav, tmp_path,
-                                                                          capsys):
+                                                                          capsys, caplog):
     from edge import cli
     from edge.home_background import HomeBackground
 
@@ -246,15 +246,20 @@ def test_unusable_home_background_is_a_one_line_error_naming_the_setting(familia
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not numpy")
     assert "not a home-background file" in detect_with(junk)
-    # Learnt with another model (other prototypes): its windows mean nothing to this one.
+    # Learnt with another model (say, before an upgrade): its windows mean nothing to this one. The
+    # listener keeps listening without it (a refused start would silence the smoke alarms) and warns.
     other = tmp_path / "other.npz"
     c = Classifier(model).contract
     protos = c.familiarity()
     moved = Prototypes({k: -v for k, v in protos.vectors.items()}, protos.min_similarity, protos.dim)
     HomeBackground(np.ones((3, c.embedding_dim), np.float16) / np.sqrt(c.embedding_dim),
                    fingerprint_of(dataclasses.replace(c, prototypes=moved.to_dict()))).save(other)
-    assert "learnt with another model" in detect_with(other)
-    # A model without prototypes has nothing to compare with.
+    cfgfile.write_text(f"detector:\n  home_background: {other}\n")
+    with caplog.at_level("WARNING", logger="edge.pipeline"):
+        assert cli.main(["detect", str(mix), "--model", str(model), "--config", str(cfgfile)]) == 0
+    assert len([x for x in capsys.readouterr().out.splitlines() if x.strip()]) == 2  # mid_tone, high_tone
+    assert "learnt with another model" in caplog.text and "listening without it" in caplog.text
+    # A model without prototypes has nothing to compare with (a configuration mistake: refused).
     plain = build_tiny_model(tmp_path / "plain.onnx")
     cfgfile.write_text(f"detector:\n  home_background: {other}\n")
     assert cli.main(["detect", str(mix), "--model", str(plain), "--config", str(cfgfile)]) == 2
