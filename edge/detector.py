@@ -204,7 +204,7 @@ class Detector:
         cfg = self.cfg
         out: list[Event] = []
         values = scores.tolist()
-        back_s = float(self.cfg.onset_backtrack_s)
+        back_s = float(cfg.onset_backtrack_s)
         for label, tr in self._tracks.items():
             s = values[self._pos[label]]
             tr.last_end = block_end

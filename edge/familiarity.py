@@ -70,12 +70,6 @@ class Prototypes:
     min_similarity: float
     dim: int
 
-    def similarity(self, label: str, embeddings: np.ndarray) -> float:
-        """Best cosine similarity of any of ``embeddings`` ``(n, dim)`` (or one ``(dim,)``) to ``label``'s
-        prototypes; ``1.0`` for a label without prototypes (never held back)."""
-        w = self.per_window(label, embeddings)
-        return float(w.max()) if label in self.vectors and w.size else 1.0
-
     def per_window(self, label: str, embeddings: np.ndarray) -> np.ndarray:
         """``(n,)``: each embedding's best cosine similarity to ``label``'s prototypes (1.0 without any)."""
         e = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))

@@ -101,19 +101,18 @@ def cmd_learn(args: argparse.Namespace) -> int:
     want_hops = max(1, int(round(args.seconds / hop_s)))
     learner = Learner(c.embedding_dim)
     onsets = _Onsets()
-    listener: Listener | None = None
+    listener = Listener(cfg, clf, [onsets], source)
 
     def push(e: Any) -> None:
         if onsets.closed:
             return
         learner.push(e)
-        if learner.hops >= want_hops and listener is not None:
+        if learner.hops >= want_hops:
             onsets.closed = True
             listener.stop()
 
-    listener = Listener(cfg, clf, [onsets], source, on_embedding=push)
-    stop = listener.stop
-    old = {s: signal.signal(s, lambda *_: stop()) for s in (signal.SIGINT, signal.SIGTERM)}
+    listener.on_embedding = push
+    old = {s: signal.signal(s, lambda *_: listener.stop()) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"edge: learning this home's background from {cfg.audio.source} for {args.seconds:g} s "
           "(Ctrl-C stops early and keeps what was learnt)", file=sys.stderr, flush=True)
     try:
@@ -139,6 +138,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
     kept = ", ".join(f"{k} {n}" for k, n in onsets.by_label.most_common() if k in NEVER_HELD)
     if kept:
         print(f"also raised, and never held back (safety sounds; check what they were): {kept}")
-    print(f"to use it: set detector.home_background: {out.resolve()} in config.yaml and reload "
-          "(systemctl reload edge, or restart)")
+    print(f"to use it: set detector.home_background: {out.resolve()} in config.yaml, then restart the listener "
+          "or send it SIGHUP (systemctl kill -s HUP edge-listener)")
     return 0

@@ -86,7 +86,7 @@ def fit(clf: Classifier, train: Sequence[tuple[np.ndarray, str]], val: Sequence[
     probe = Prototypes.from_dict(Prototypes(vectors, 0.0, dim).to_dict(), clf.labels)
     # The windows the detector can fire on; only if there are none at all, each clip's best half.
     for floor in (0.5, None):
-        sims = [np.max(x @ probe.vectors[lab].T, axis=1) for lab in probe.vectors
+        sims = [probe.per_window(lab, x) for lab in probe.vectors
                 if (x := _windows(clf, val, lab, floor)).shape[0]]
         if sims:
             break
