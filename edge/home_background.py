@@ -46,10 +46,14 @@ def fingerprint(contract: Any) -> str:
     A retrained model has other prototypes (and other embeddings), so a file learnt
     with it is refused; new detector defaults in the same model keep the fingerprint.
     """
+    cache = getattr(contract, "__dict__", {})  # once per contract: the tuner's replays ask thousands of times
+    if "_fingerprint" in cache:
+        return cache["_fingerprint"]
     import hashlib  # here, not at the top: it loads libcrypto (~4 MB of RSS) into every listener
 
     doc = {"labels": list(contract.labels), "dim": int(contract.embedding_dim), "prototypes": contract.prototypes}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    cache["_fingerprint"] = digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return digest
 
 
 @dataclass

@@ -112,6 +112,16 @@ def familiar_model(tmp_path, wav_writer):
     return out, wav_writer("mix.wav", x, SR)
 
 
+def test_model_fingerprint_follows_the_prototypes_not_the_detector_defaults(familiar_model):
+    c = read_contract(familiar_model[0])
+    fp = fingerprint_of(c)
+    assert fingerprint_of(c) == fp == fingerprint_of(read_contract(familiar_model[0]))  # cached and stable
+    assert fingerprint_of(dataclasses.replace(c, detector={"hysteresis": 0.1})) == fp
+    protos = c.familiarity()
+    moved = Prototypes({k: -v for k, v in protos.vectors.items()}, protos.min_similarity, protos.dim)
+    assert fingerprint_of(dataclasses.replace(c, prototypes=moved.to_dict())) != fp
+
+
 def test_listener_holds_back_a_sound_unlike_its_labels_training_sounds(familiar_model):
     model, wav = familiar_model
     status = StatusSink()
