@@ -19,9 +19,9 @@ What it does, in order:
    the demo is absent, written as a WAV at ``--source-rate`` (default 48 kHz, what a
    USB microphone delivers natively, so the resampler is part of the chain).
 3. **Whole chain, as fast as possible, single thread**, in a fresh child process:
-   the ``edge run --source FILE`` objects (:class:`edge.pipeline.Listener`, its
+   the ``edge run --source FILE`` objects (:class:`edge.service.listener.Listener`, its
    ``FileSource``, onnxruntime with 1 thread) publishing to a real mosquitto through
-   :class:`edge.mqtt.MqttPublisher`. The pipeline has no timing hooks, so the child
+   :class:`edge.publish.mqtt.MqttPublisher`. The pipeline has no timing hooks, so the child
    wraps the Listener's own stage objects (resampler, STFT, log-mel, classifier,
    detector, sinks) with thread-CPU timers: the loop that runs is the pipeline's
    loop, unchanged. Prints real-time factor (CPU seconds per audio second) overall
@@ -29,7 +29,7 @@ What it does, in order:
 4. **Side by side, same process, same audio** (ratios): incremental STFT vs
    recomputing the whole analysis window every hop; int8 vs fp32; onnxruntime
    threads 1 vs 2; our model vs YAMNet at its own 0.48 s hop (1 thread, via
-   :mod:`edge.evaluate.yamnet`; skipped with a reason when the file/package is absent).
+   :mod:`edge.yamnet.scorer`; skipped with a reason when the file/package is absent).
 5. **Publish latency, real-time paced**: a child plays the recording at real time
    through the same chain into mosquitto; a subscriber here timestamps each event
    message. Latency = arrival of the event message at the subscriber (it has left
@@ -58,7 +58,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from edge.argtypes import positive  # argparse only: safe before the BLAS thread settings
+from edge.cli.argtypes import positive  # argparse only: safe before the BLAS thread settings
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "homesound-int8.onnx"
@@ -244,13 +244,13 @@ def household_segment(seed: int, seconds: float = 30.0, sr: int = 16000) -> Any:
     """``seconds`` of synthetic household audio at ``sr`` Hz, float32 mono.
 
     Pink room noise (~-45 dBFS) with: a T3 smoke alarm and a T4 CO alarm
-    (:mod:`edge.synth_alarms`), knocks (decaying noise bursts), three steady tones
+    (:mod:`edge.synth.alarms`), knocks (decaying noise bursts), three steady tones
     (500/1000/2000 Hz, which the tiny test model knows) and speech-like babble
     (band-limited noise with a 4 Hz syllable envelope). Generated, not recorded.
     """
     import numpy as np
 
-    from edge.synth_alarms import colored_noise, synth_alarm
+    from edge.synth.alarms import colored_noise, synth_alarm
 
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
@@ -285,7 +285,7 @@ def base_recording(sr: int) -> tuple[Any, str]:
     import numpy as np
 
     if DEMO_WAV.is_file():
-        from edge.audiofile import read_audio
+        from edge.capture.audiofile import read_audio
 
         data, rate = read_audio(DEMO_WAV)
         mono = data.mean(axis=1).astype(np.float32)
@@ -408,11 +408,11 @@ def child_chain(a: argparse.Namespace) -> None:
     spawn = a.spawn_time
     import resource
 
-    from edge.classifier import Classifier
-    from edge.config import load_config
-    from edge.health import cpu_seconds, peak_rss_bytes, rss_bytes
-    from edge.pipeline import Listener, make_source
-    from edge.sinks import JsonLinesSink
+    from edge.model.classifier import Classifier
+    from edge.service.config import load_config
+    from edge.service.health import cpu_seconds, peak_rss_bytes, rss_bytes
+    from edge.service.listener import Listener, make_source
+    from edge.publish.sinks import JsonLinesSink
 
     t_imports = time.time() - spawn
 
@@ -433,7 +433,7 @@ def child_chain(a: argparse.Namespace) -> None:
     peaks["model loaded"] = peak_mb()
     source = make_source(cfg, clf.contract.frontend.sample_rate)
     if a.port:
-        from edge.mqtt import MqttPublisher
+        from edge.publish.mqtt import MqttPublisher
 
         sinks: list[Any] = [MqttPublisher(cfg, clf.contract)]
     else:
@@ -605,7 +605,7 @@ def compare_frontends(x16: Any, contract: Any, chunk_s: float = 0.05) -> dict[st
     """Incremental log-mel on ``chunk_s`` chunks vs the whole window recomputed every model hop."""
     import numpy as np
 
-    from edge.frontend import IncrementalSTFT, LogMelStream, logmel, power_spectrogram
+    from edge.features.frontend import IncrementalSTFT, LogMelStream, logmel, power_spectrogram
 
     p = contract.frontend
     sr = p.sample_rate
@@ -647,7 +647,7 @@ def model_cost(path: Path, blocks: Any, block_s: float, threads: int, spinning: 
     ``spinning=False`` swaps in a session whose thread pool sleeps instead of spinning
     between calls (``session.intra_op.allow_spinning = 0``).
     """
-    from edge.classifier import Classifier
+    from edge.model.classifier import Classifier
 
     clf = Classifier(path, threads=threads)
     if not spinning:
@@ -674,7 +674,7 @@ def model_cost(path: Path, blocks: Any, block_s: float, threads: int, spinning: 
 def model_scores(path: Path, blocks: Any) -> Any:
     import numpy as np
 
-    from edge.classifier import Classifier
+    from edge.model.classifier import Classifier
 
     clf = Classifier(path, threads=1)
     return np.stack([clf.push_block(b)[0] for b in blocks])
@@ -762,8 +762,8 @@ def run_bench(a: argparse.Namespace) -> int:
     import numpy as np
     import onnxruntime as ort
 
-    from edge.contract import read_contract
-    from edge.frontend import LogMelStream
+    from edge.model.contract import read_contract
+    from edge.features.frontend import LogMelStream
 
     results: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))
@@ -873,7 +873,7 @@ def run_bench(a: argparse.Namespace) -> int:
 
         # 4. side by side
         say(f"\n-- side by side, same process, same audio ({a.compare_s:.0f} s)")
-        from edge.audiofile import open_audio
+        from edge.capture.audiofile import open_audio
 
         with open_audio(wav) as rd:
             want = int(a.compare_s * rd.sample_rate)
@@ -947,7 +947,7 @@ def yamnet_compare(a: argparse.Namespace, c: Any, info: dict[str, Any], m1: dict
     try:
         from edge.evaluate import yamnet as Y
     except ImportError as e:
-        say(f"YAMNet      : skipped (edge.evaluate.yamnet not importable: {e})")
+        say(f"YAMNet      : skipped (edge.yamnet.scorer not importable: {e})")
         return
     path = Path(a.yamnet) if a.yamnet else Y.DEFAULT_YAMNET_PATH
     reason = Y.yamnet_available(path)

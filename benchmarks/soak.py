@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from edge.audiofile import open_audio, write_wav  # noqa: E402
-from edge.classifier import Classifier  # noqa: E402
-from edge.config import parse_config  # noqa: E402
-from edge.health import rss_bytes  # noqa: E402
-from edge.pipeline import Listener  # noqa: E402
-from edge.sinks import BaseSink  # noqa: E402
-from edge.sources import FileSource  # noqa: E402
+from edge.capture.audiofile import open_audio, write_wav  # noqa: E402
+from edge.model.classifier import Classifier  # noqa: E402
+from edge.service.config import parse_config  # noqa: E402
+from edge.service.health import rss_bytes  # noqa: E402
+from edge.service.listener import Listener  # noqa: E402
+from edge.publish.sinks import BaseSink  # noqa: E402
+from edge.capture.sources import FileSource  # noqa: E402
 
 SR = 16000
 
@@ -166,7 +166,7 @@ def soak(hours: float, model: Path, port: int | None, workdir: Path, warmup_min:
                      "status_interval_s": 1.0, "level_interval_s": 1.0, "reconnect_min_s": 0.1},
             "outbox": {"path": str(workdir / "outbox.sqlite")},
         }, "soak")
-        from edge.mqtt import MqttPublisher
+        from edge.publish.mqtt import MqttPublisher
 
         clf = Classifier(model)
         counter = EventCounter(port, "homesound/soak/event") if mqtt else None
@@ -191,7 +191,7 @@ def soak(hours: float, model: Path, port: int | None, workdir: Path, warmup_min:
         if counter is not None:
             delivered = counter.count
             counter.close()
-        from edge.outbox import Outbox
+        from edge.publish.outbox import Outbox
 
         ob = Outbox(workdir / "outbox.sqlite", cfg.outbox.max_events)
         left = ob.depth()

@@ -144,8 +144,8 @@ if demo.is_file() and real:
     shutil.copy(demo, out / "demo.wav")
     print(f"recording: {demo}")
 else:
-    from edge.audiofile import write_wav
-    from edge.synth_alarms import colored_noise, synth_alarm
+    from edge.capture.audiofile import write_wav
+    from edge.synth.alarms import colored_noise, synth_alarm
 
     sr, rng = 16000, np.random.default_rng(6)
     x = 0.01 * colored_noise(40 * sr, rng, 1.0)
@@ -191,13 +191,13 @@ WHEEL="$(find "$WORK/wheels" -name 'edge_listener-*.whl' -print -quit)"
 [[ -n "$WHEEL" ]] || fail "no edge_listener wheel was built"
 echo "wheel: ${WHEEL##*/}"
 
-# Per-hop scores through the same streaming path (edge.pipeline.detect_file), one row per hop.
+# Per-hop scores through the same streaming path (edge.service.listener.detect_file), one row per hop.
 cat >"$WORK/in/scores.py" <<'PY'
 import sys
 
 import numpy as np
 
-from edge.pipeline import detect_file
+from edge.service.listener import detect_file
 
 rows = []
 detect_file(sys.argv[1], model=sys.argv[2], on_scores=lambda s, e, sc: rows.append(np.asarray(sc, np.float32).copy()))

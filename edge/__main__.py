@@ -1,5 +1,5 @@
 """``python -m edge`` is the same as the ``edge`` command."""
 
-from edge.cli import main
+from edge.cli.app import main
 
 raise SystemExit(main())

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tinymodel import build_tiny_model  # noqa: E402
 
-from edge.audiofile import write_wav  # noqa: E402
+from edge.capture.audiofile import write_wav  # noqa: E402
 
 
 def tone(freq_hz: float, dur_s: float, sr: int, amp: float = 0.3) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Helpers for the MQTT tests, and a driver process for the kill tests.
 
-Run as a script it builds the real :class:`edge.mqtt.MqttPublisher` with its
+Run as a script it builds the real :class:`edge.publish.mqtt.MqttPublisher` with its
 real outbox, emits ``--events`` events, prints ``ENQUEUED <n>`` once they are
 all in the outbox and ``STARTED`` after start(), then waits to be killed (or,
 with ``--close``, closes cleanly and prints ``CLOSED``)::
@@ -19,10 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import Config, parse_config  # noqa: E402
-from edge.contract import ModelContract  # noqa: E402
-from edge.events import Event  # noqa: E402
-from edge.frontend import FrontendParams  # noqa: E402
+from edge.service.config import Config, parse_config  # noqa: E402
+from edge.model.contract import ModelContract  # noqa: E402
+from edge.core.events import Event  # noqa: E402
+from edge.features.frontend import FrontendParams  # noqa: E402
 
 LABELS = ("smoke_alarm", "co_alarm", "glass_breaking", "baby_crying", "dog_bark", "speech")
 
@@ -48,7 +48,7 @@ def make_event(i: int, run_id: str = "r", state: str = "on", label: str | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge.mqtt import MqttPublisher
+    from edge.publish.mqtt import MqttPublisher
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)

@@ -16,11 +16,11 @@ import numpy as np
 from broker import mosquitto  # noqa: F401  (fixture)
 from conftest import bursts
 
-from edge.classifier import Classifier
-from edge.config import parse_config
-from edge.discovery import Topics, discovery_messages
-from edge.pipeline import CollectSink, Listener
-from edge.sources import FileSource
+from edge.model.classifier import Classifier
+from edge.service.config import parse_config
+from edge.publish.discovery import Topics, discovery_messages
+from edge.service.listener import CollectSink, Listener
+from edge.capture.sources import FileSource
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 16000
@@ -71,7 +71,7 @@ def test_clips_are_written_only_when_capture_clips_is_on(tiny_model, wav_writer,
     Listener(cfg, clf, [sink], FileSource(path)).run()
     clips = list((tmp_path / "state" / "clips").glob("*.wav"))
     assert len(clips) == 1 and "mid_tone" in clips[0].name
-    from edge.audiofile import open_audio
+    from edge.capture.audiofile import open_audio
 
     with open_audio(clips[0]) as r:
         y = np.concatenate(list(r.blocks(SR)))[:, 0]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge.audiofile import AudioFileError, open_audio, read_audio, write_wav
+from edge.capture.audiofile import AudioFileError, open_audio, read_audio, write_wav
 
 sf = pytest.importorskip("soundfile")
 

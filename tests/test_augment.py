@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
 
-from edge.frontend import FrontendParams, mel_band_edges_hz  # noqa: E402
+from edge.features.frontend import FrontendParams, mel_band_edges_hz  # noqa: E402
 from edge.train.augment import mel_power, pitch_shift_power, random_filter_db, resample_time  # noqa: E402
 
 FP = FrontendParams()

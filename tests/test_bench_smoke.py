@@ -55,7 +55,7 @@ def test_benchmark_prints_every_promised_figure_on_a_short_recording(tmp_path: P
 
 def test_silence_probe_reports_every_label_for_silence_and_two_noise_levels(tiny_model) -> None:  # noqa: ANN001
     from benchmarks.silence_probe import probe
-    from edge.classifier import Classifier
+    from edge.model.classifier import Classifier
 
     res = probe(tiny_model, seconds=3.0)
     labels = set(Classifier(tiny_model).labels)

@@ -111,8 +111,8 @@ def test_devices_lists_inputs_or_says_there_are_none():
 
 
 def test_cli_parser_with_every_subcommand_imports_nothing_heavy():
-    code = ("import sys, edge.cli; edge.cli.build_parser();"
-            "import importlib; [importlib.import_module(m).register for m in edge.cli.EXTRA_COMMAND_MODULES];"
+    code = ("import sys, edge.cli.app; edge.cli.app.build_parser();"
+            "import importlib; [importlib.import_module(m).register for m in edge.cli.app.EXTRA_COMMAND_MODULES];"
             "heavy = [m for m in ('numpy', 'onnxruntime', 'sounddevice', 'soxr', 'torch', 'matplotlib')"
             " if m in sys.modules];"
             "print(heavy)")
@@ -150,7 +150,7 @@ def test_model_whose_contract_names_fewer_labels_than_it_scores_exits_2(tmp_path
 
     import onnx
 
-    from edge.contract import read_contract, write_contract
+    from edge.model.contract import read_contract, write_contract
 
     path = build_tiny_model(tmp_path / "m.onnx")
     c = read_contract(path)

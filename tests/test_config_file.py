@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import Config, ConfigError, load_config
+from edge.service.config import Config, ConfigError, load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 

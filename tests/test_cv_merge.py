@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
 
 from edge.evaluate.clips import metrics  # noqa: E402
-from edge.train.cv import format_cv, merge  # noqa: E402
+from edge.evaluate.cv import format_cv, merge  # noqa: E402
 
 
 def _fold(k: int, truth: list[str], pred: list[str]) -> dict:

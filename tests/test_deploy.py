@@ -284,7 +284,7 @@ def test_deploy_yaml_file_parses(path: Path) -> None:
 
 
 def test_docker_config_is_a_valid_listener_config() -> None:
-    from edge.config import load_config
+    from edge.service.config import load_config
 
     cfg = load_config(DEPLOY / "config.docker.yaml")
     assert cfg.mqtt.enabled and cfg.mqtt.tls.enabled and cfg.mqtt.username and cfg.mqtt.password_file
@@ -326,12 +326,12 @@ def _ha_slugify(text: str) -> str:
 
 
 def test_discovery_creates_the_entity_ids_the_recipes_use() -> None:
-    """Entity ids Home Assistant would derive from edge/discovery.py's payloads for device ``kitchen``.
+    """Entity ids Home Assistant would derive from edge/publish/discovery.py's payloads for device ``kitchen``.
 
     HA >= 2025.10 takes ``default_entity_id``; older versions ``object_id``; with
     neither it slugifies "<device name> <entity name>".
     """
-    discovery = pytest.importorskip("edge.discovery")
+    discovery = pytest.importorskip("edge.publish.discovery")
     msgs = discovery.discovery_messages("homeassistant", discovery.Topics("homesound", EXAMPLE_DEVICE), LABELS,
                                         "test-model", "0.0.0")
     derived: dict[str, str] = {}
@@ -350,7 +350,7 @@ def test_discovery_creates_the_entity_ids_the_recipes_use() -> None:
         derived[eid] = payload["unique_id"]
     missing = sorted(expected_entity_ids() - set(derived))
     if missing and not explicit:
-        pytest.xfail(f"edge/discovery.py sets no default_entity_id, so Home Assistant would name entities "
+        pytest.xfail(f"edge/publish/discovery.py sets no default_entity_id, so Home Assistant would name entities "
                      f"e.g. {sorted(derived)[0]}; the recipes use {missing[0]} (see deploy/README.md naming rules)")
     assert not missing, f"discovery does not create {missing}; it creates {sorted(derived)}"
     for label in LABELS:
@@ -555,9 +555,9 @@ def test_readme_covers_what_a_newcomer_needs() -> None:
 # ------------------------------------------------- the ExecStart line by hand
 def _edge_cli_available() -> str | None:
     try:
-        import edge.cli  # noqa: F401
+        import edge.cli.app  # noqa: F401
     except ImportError as e:
-        return f"edge.cli is not importable yet ({e})"
+        return f"edge.cli.app is not importable yet ({e})"
     return None
 
 
@@ -583,7 +583,7 @@ def test_exec_start_line_runs_by_hand(tmp_path: Path, tiny_model: Path) -> None:
 
     import numpy as np
 
-    from edge.audiofile import write_wav
+    from edge.capture.audiofile import write_wav
 
     t = np.arange(16000 * 3) / 16000
     wav = tmp_path / "tone.wav"

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edge.config import DetectorConfig
-from edge.detector import Detector
+from edge.service.config import DetectorConfig
+from edge.detect.detector import Detector
 
 LABELS = ("dog", "alarm", "water")
 BLOCK = 0.1  # seconds per hop in these tests

@@ -18,8 +18,8 @@ from pathlib import Path
 from broker import Subscriber, mosquitto, publish_once  # noqa: F401
 from mqtt_driver import LABELS, make_config, make_contract
 
-from edge.discovery import Topics, discovery_messages, sanitize_device_id
-from edge.mqtt import MqttPublisher
+from edge.publish.discovery import Topics, discovery_messages, sanitize_device_id
+from edge.publish.mqtt import MqttPublisher
 
 COMMON_KEYS = {
     "availability", "availability_mode", "availability_template", "availability_topic", "device", "enabled_by_default",
@@ -118,7 +118,7 @@ def test_device_id_is_sanitised() -> None:
 def test_event_payload_carries_event_type_for_home_assistant() -> None:
     from mqtt_driver import make_event
 
-    from edge.mqtt import event_payload
+    from edge.publish.mqtt import event_payload
 
     d = json.loads(event_payload(make_event(3, "x", "on", "co_alarm")))
     assert d["event_type"] == "co_alarm" and d["id"] == "x-00003" and d["state"] == "on"

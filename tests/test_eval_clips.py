@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import tone
 
-from edge.audiofile import write_wav
-from edge.evaluate import clips_command
+from edge.capture.audiofile import write_wav
+from edge.cli import eval_clips as clips_command
 from edge.evaluate.clips import decide, metrics, pool_scores
 
 SR = 16000
@@ -95,7 +95,7 @@ def test_metrics_macro_f1_counts_only_classes_present_in_the_truth() -> None:
 def test_train_command_with_a_missing_data_folder_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     import argparse
 
-    from edge.train import command
+    from edge.cli import train as command
 
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers())
@@ -131,7 +131,7 @@ def test_eval_clips_with_no_label_the_model_knows_exits_2(tiny_model: Path, tmp_
 def test_train_command_refuses_a_bad_output_folder_or_seed_before_training(tmp_path: Path, capsys) -> None:
     import argparse
 
-    from edge.train import command
+    from edge.cli import train as command
 
     data = _manifest(tmp_path / "set").parent
     (tmp_path / "file").write_text("x")

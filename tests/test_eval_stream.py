@@ -17,13 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import DEFAULT_CENTRES_HZ, DEFAULT_LABELS, build_tiny_model  # noqa: E402
 
 from edge import cli  # noqa: E402
-from edge.audiofile import write_wav  # noqa: E402
-from edge.config import load_config, parse_config  # noqa: E402
+from edge.capture.audiofile import write_wav  # noqa: E402
+from edge.service.config import load_config, parse_config  # noqa: E402
 from edge.evaluate import stream as st  # noqa: E402
-from edge.evaluate import stream_command  # noqa: E402
+from edge.cli import eval_stream as stream_command  # noqa: E402
 from edge.evaluate.soundscape import SceneSettings, generate  # noqa: E402
 from edge.evaluate.tune import Objective, apply_tuned, new_detector, replay, to_yaml, tune  # noqa: E402
-from edge.pipeline import Classifier  # noqa: E402
+from edge.service.listener import Classifier  # noqa: E402
 
 SR = 16000
 

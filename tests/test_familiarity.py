@@ -8,15 +8,15 @@ import pytest
 from conftest import bursts, tone
 from tinymodel import build_tiny_model
 
-from edge.classifier import Classifier
-from edge.config import parse_config
-from edge.contract import ContractError, read_contract, save_with_contract
-from edge.events import Event
-from edge.familiarity import FamiliarityGate, Prototypes
-from edge.frontend import logmel
-from edge.home_background import fingerprint as fingerprint_of
-from edge.pipeline import detect_file
-from edge.sinks import BaseSink
+from edge.model.classifier import Classifier
+from edge.service.config import parse_config
+from edge.model.contract import ContractError, read_contract, save_with_contract
+from edge.core.events import Event
+from edge.detect.familiarity import FamiliarityGate, Prototypes
+from edge.features.frontend import logmel
+from edge.detect.home_background import fingerprint as fingerprint_of
+from edge.service.listener import detect_file
+from edge.publish.sinks import BaseSink
 
 SR = 16000
 
@@ -157,8 +157,8 @@ def test_tuning_replay_applies_the_familiarity_check_exactly_as_the_listener(fam
 
 
 def test_sighup_reload_changes_the_familiarity_threshold(familiar_model):
-    from edge.pipeline import Listener
-    from edge.sources import FileSource
+    from edge.service.listener import Listener
+    from edge.capture.sources import FileSource
 
     model, wav = familiar_model
     clf = Classifier(model)
@@ -200,7 +200,7 @@ def learn(familiar_model, chord_wav, tmp_path):
 
 
 def test_learnt_home_background_holds_back_that_sound_and_nothing_else(familiar_model, learn, tmp_path, capsys):
-    from edge.home_background import HomeBackground
+    from edge.detect.home_background import HomeBackground
 
     model, mix = familiar_model
     assert learn(tmp_path / "state" / "home.npz") == 2  # the folder must exist when given explicitly
@@ -225,7 +225,7 @@ def test_learnt_home_background_holds_back_that_sound_and_nothing_else(familiar_
 
 
 def test_learning_again_with_add_keeps_both_sittings(familiar_model, learn, tmp_path):
-    from edge.home_background import HomeBackground
+    from edge.detect.home_background import HomeBackground
 
     model, _ = familiar_model
     out = tmp_path / "home.npz"
@@ -238,7 +238,7 @@ def test_learning_again_with_add_keeps_both_sittings(familiar_model, learn, tmp_
 def test_unusable_home_background_is_a_one_line_error_naming_the_setting(familiar_model, chord_wav, tmp_path,
                                                                           capsys, caplog):
     from edge import cli
-    from edge.home_background import HomeBackground
+    from edge.detect.home_background import HomeBackground
 
     model, mix = familiar_model
     cfgfile = tmp_path / "c.yaml"
@@ -280,9 +280,9 @@ def test_unusable_home_background_is_a_one_line_error_naming_the_setting(familia
 
 
 def test_reload_rereads_the_home_background_and_a_bad_one_changes_nothing(familiar_model, learn, tmp_path):
-    from edge.config import ConfigError
-    from edge.pipeline import Listener
-    from edge.sources import FileSource
+    from edge.service.config import ConfigError
+    from edge.service.listener import Listener
+    from edge.capture.sources import FileSource
 
     model, mix = familiar_model
     out = tmp_path / "home.npz"
@@ -298,7 +298,7 @@ def test_reload_rereads_the_home_background_and_a_bad_one_changes_nothing(famili
 
 
 def test_learner_keeps_a_bounded_even_spread_of_the_listening_time():
-    from edge.home_background import Learner
+    from edge.detect.home_background import Learner
 
     learner = Learner(dim=2, max_windows=8)
     angles = np.arange(100) * 0.01

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.frontend import FrontendParams, IncrementalSTFT, LogMelStream, logmel, power_spectrogram
+from edge.features.frontend import FrontendParams, IncrementalSTFT, LogMelStream, logmel, power_spectrogram
 
 P = FrontendParams()
 SIGNAL = np.random.default_rng(7).uniform(-1, 1, 16000 + 123).astype(np.float32)

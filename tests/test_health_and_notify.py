@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from edge.health import Health, peak_rss_bytes, rss_bytes
-from edge.systemd import Notifier
+from edge.service.health import Health, peak_rss_bytes, rss_bytes
+from edge.service.systemd import Notifier
 
 
 def test_health_snapshot_reports_rtf_and_memory_from_real_counters():

@@ -18,7 +18,7 @@ from conftest import bursts
 from test_mic_faults_pulseaudio import Lines
 from tinymodel import build_tiny_model
 
-from edge.outbox import Outbox
+from edge.publish.outbox import Outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 16000

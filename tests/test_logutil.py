@@ -1,6 +1,6 @@
 import logging
 
-from edge.logutil import RateLimitFilter
+from edge.core.logutil import RateLimitFilter
 
 
 def _record(msg, *args):

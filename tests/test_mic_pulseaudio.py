@@ -3,7 +3,7 @@
 PulseAudio runs in the test with a null sink; its monitor is the default
 source. PortAudio reaches it through the ALSA ``pulse`` plugin
 (libasound2-plugins). A WAV is played into the sink with ``paplay`` and
-captured through :class:`edge.sources.MicSource` (raw signal check) and through
+captured through :class:`edge.capture.sources.MicSource` (raw signal check) and through
 the whole listener chain (event check).
 
 The capture runs in a subprocess because PortAudio reads the environment
@@ -34,10 +34,10 @@ pytestmark = pytest.mark.skipif(
 CAPTURE = r"""
 import json, subprocess, sys, threading, time
 import numpy as np
-from edge.classifier import Classifier
-from edge.config import parse_config
-from edge.pipeline import CollectSink, Listener, make_source
-from edge.sources import MicSource
+from edge.model.classifier import Classifier
+from edge.service.config import parse_config
+from edge.service.listener import CollectSink, Listener, make_source
+from edge.capture.sources import MicSource
 
 model, wav = sys.argv[1], sys.argv[2]
 out = {}
@@ -159,9 +159,9 @@ def test_learn_background_from_the_microphone_stops_on_time_or_on_ctrl_c_and_kee
         pulse, tmp_path):
     import signal
 
-    from edge.classifier import Classifier
-    from edge.home_background import HomeBackground
-    from edge.paths import bundled_model
+    from edge.model.classifier import Classifier
+    from edge.detect.home_background import HomeBackground
+    from edge.core.paths import bundled_model
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("audio:\n  device: pulse\n")

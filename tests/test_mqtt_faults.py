@@ -18,7 +18,7 @@ from pathlib import Path
 from broker import Broker, Subscriber, mosquitto  # noqa: F401
 from mqtt_driver import make_config, make_contract, make_event
 
-from edge.mqtt import MqttPublisher
+from edge.publish.mqtt import MqttPublisher
 
 DRIVER = str(Path(__file__).with_name("mqtt_driver.py"))
 EVENT_TOPIC = "homesound/testdev/event"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError
-from edge.outbox import Outbox, default_outbox_path
+from edge.service.config import ConfigError
+from edge.publish.outbox import Outbox, default_outbox_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def test_rows_survive_sigkill_of_the_writer(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite"
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[2]);"
-        "from edge.outbox import Outbox; ob = Outbox(sys.argv[1]);"
+        "from edge.publish.outbox import Outbox; ob = Outbox(sys.argv[1]);"
         "[ob.put(f'm{i}') for i in range(50)]; print('DONE', flush=True); time.sleep(60)"
     )
     p = subprocess.Popen([sys.executable, "-c", code, str(path), str(REPO)], stdout=subprocess.PIPE, text=True)

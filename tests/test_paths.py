@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import edge.paths as paths
+import edge.core.paths as paths
 
 
 def test_a_user_install_finds_the_model_under_the_user_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import bursts
 
-from edge.classifier import Classifier
-from edge.config import ConfigError, parse_config
-from edge.pipeline import CollectSink, Listener, detect_file, level_dbfs
-from edge.sources import FileSource
+from edge.model.classifier import Classifier
+from edge.service.config import ConfigError, parse_config
+from edge.service.listener import CollectSink, Listener, detect_file, level_dbfs
+from edge.capture.sources import FileSource
 
 # Tiny model: block 0.1 s, window 2 blocks (0.215 s): offsets trail the sound by up to one window.
 SPEC = [(500.0, 1.0, 2.0), (2000.0, 3.0, 3.6)]
@@ -145,7 +145,7 @@ def test_level_dbfs_of_known_signals():
 def test_alarm_confirmation_passes_a_t3_rhythm_and_holds_a_steady_beep(tmp_path, wav_writer):
     from tinymodel import build_tiny_model
 
-    from edge.synth_alarms import AlarmVariant, synth_alarm
+    from edge.synth.alarms import AlarmVariant, synth_alarm
 
     model = build_tiny_model(tmp_path / "alarm.onnx", labels=("smoke_alarm", "mid_tone"), centres_hz=(3100.0, 1000.0))
     sr = 16000
@@ -169,7 +169,7 @@ def test_reload_applies_detector_thresholds_but_keeps_the_running_alarm_gate(tin
     """SIGHUP path (Lifecycle.reload): the gate holds unconfirmed onsets, so it changes only on restart."""
     import logging
 
-    from edge.lifecycle import Lifecycle
+    from edge.service.lifecycle import Lifecycle
 
     clf = Classifier(tiny_model)
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from edge.resample import Passthrough, make_resampler
+from edge.capture.resample import Passthrough, make_resampler
 
 
 def _dominant_hz(x, sr):

@@ -2,7 +2,7 @@ import threading
 
 import numpy as np
 
-from edge.ring import RingBuffer
+from edge.capture.ring import RingBuffer
 
 
 def test_read_returns_samples_in_order_with_absolute_indices():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.supervisor import SignalGuard
+from edge.capture.supervisor import SignalGuard
 
 
 def test_nonfinite_samples_are_zeroed_and_counted() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.audiofile import read_audio, write_wav
+from edge.capture.audiofile import read_audio, write_wav
 from edge.evaluate.sed_metrics import read_annotations
 from edge.evaluate.soundscape import (
     SAMPLE_RATE,
@@ -169,6 +169,6 @@ def test_licence_filter_errors_are_one_line(tmp_path: Path) -> None:
     ("", False), ("Proprietary", False), ("unknown", False),  # fails closed
 ])
 def test_commercial_licence_rule_fails_closed_and_ignores_case_and_spacing(licence: str, ok: bool) -> None:
-    from edge.licences import commercial_ok
+    from edge.corpus.licences import commercial_ok
 
     assert commercial_ok(licence) is ok

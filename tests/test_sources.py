@@ -3,8 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from edge.audiofile import read_audio
-from edge.sources import FileSource, SourceError
+from edge.capture.audiofile import read_audio
+from edge.capture.sources import FileSource, SourceError
 
 
 def _drain(src, slow=False):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import edge.supervisor as sup
-from edge.config import HealthConfig
-from edge.ring import RingBuffer
-from edge.supervisor import MicSupervisor, SignalGuard
+import edge.capture.supervisor as sup
+from edge.service.config import HealthConfig
+from edge.capture.ring import RingBuffer
+from edge.capture.supervisor import MicSupervisor, SignalGuard
 
 SR = 16000
 

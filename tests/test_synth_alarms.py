@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.synth_alarms import AlarmVariant, beep_intervals, pattern_period, synth_alarm
+from edge.synth.alarms import AlarmVariant, beep_intervals, pattern_period, synth_alarm
 
 SR = 16000
 
@@ -58,12 +58,12 @@ def test_unknown_pattern_is_a_clear_error() -> None:
 
 
 def test_committed_demo_recording_is_what_the_generator_writes(tmp_path) -> None:
-    from edge.audiofile import read_audio
-    from edge.demo import DEFAULT_PATH, write_demo
+    from edge.capture.audiofile import read_audio
+    from edge.synth.demo import DEFAULT_PATH, write_demo
 
     fresh = write_demo(tmp_path / "demo.wav")
     assert fresh.stat().st_size <= 1_000_000
-    assert DEFAULT_PATH.is_file(), "edge/data/demo.wav missing: run python -m edge.demo"
+    assert DEFAULT_PATH.is_file(), "edge/data/demo.wav missing: run python -m edge.synth.demo"
     assert DEFAULT_PATH.read_bytes() == fresh.read_bytes()
     x, sr = read_audio(fresh)
     assert sr == 16000 and 29.0 <= x.shape[0] / sr <= 31.0
@@ -74,7 +74,7 @@ PATTERNS_N = {"T3": 3, "T4": 4}
 
 @pytest.mark.parametrize("kind", ["T3", "T4"])
 def test_training_example_reports_where_its_beeps_are(kind: str) -> None:
-    from edge.synth_alarms import synth_alarm_example
+    from edge.synth.alarms import synth_alarm_example
 
     x, iv = synth_alarm_example(kind, 8.0, SR, np.random.default_rng(5))
     assert x.shape == (8 * SR,) and iv.shape[1] == 2 and len(iv) >= PATTERNS_N[kind]
@@ -93,7 +93,7 @@ def test_training_example_reports_where_its_beeps_are(kind: str) -> None:
 
 
 def test_room_noise_clips_are_varied_quiet_and_reproducible() -> None:
-    from edge.synth_alarms import room_noise_clip
+    from edge.synth.alarms import room_noise_clip
 
     a = [room_noise_clip(2.0, SR, np.random.default_rng(s)) for s in range(8)]
     b = room_noise_clip(2.0, SR, np.random.default_rng(0))
@@ -108,7 +108,7 @@ def test_room_noise_clips_are_varied_quiet_and_reproducible() -> None:
 
 def test_synthetic_alarm_crops_are_labelled_only_when_they_hold_beeps() -> None:
     pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
-    from edge.frontend import FrontendParams
+    from edge.features.frontend import FrontendParams
     from edge.train.augment import AugmentParams, BatchMaker
     from edge.train.recipe import synthetic_alarms
 
@@ -135,7 +135,7 @@ def test_synthetic_alarm_crops_are_labelled_only_when_they_hold_beeps() -> None:
 
 
 def test_device_timings_stay_within_tolerance_or_beep_continuously_for_smoke() -> None:
-    from edge.synth_alarms import PATTERNS, random_timing
+    from edge.synth.alarms import PATTERNS, random_timing
 
     rng = np.random.default_rng(3)
     for kind in ("T3", "T4"):

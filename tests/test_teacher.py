@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.frontend import FrontendParams
+from edge.features.frontend import FrontendParams
 from edge.train.data import BACKGROUND, ClipSet, Row
 
 pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
@@ -74,7 +74,7 @@ def test_batch_teacher_target_is_the_patch_nearest_the_crop_start() -> None:
 
 def test_teacher_scores_from_yamnet_are_cached(tmp_path) -> None:  # noqa: ANN001
     pytest.importorskip("ai_edge_litert", reason="YAMNet needs the 'eval' extra (ai-edge-litert)")
-    from edge.evaluate.yamnet import yamnet_available
+    from edge.yamnet.scorer import yamnet_available
     from edge.train.teacher import teacher_scores
 
     reason = yamnet_available()

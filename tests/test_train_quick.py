@@ -27,9 +27,9 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: dict) -> None:
-    from edge.classifier import Classifier
-    from edge.frontend import logmel
-    from edge.synth_alarms import synth_alarm
+    from edge.model.classifier import Classifier
+    from edge.features.frontend import logmel
+    from edge.synth.alarms import synth_alarm
 
     clf = Classifier(quick_run["int8_path"])
     c = clf.contract
@@ -50,8 +50,8 @@ def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: 
 
 
 def test_quick_model_carries_prototypes_for_the_familiarity_check_but_none_for_safety_sounds(quick_run: dict) -> None:
-    from edge.classifier import Classifier
-    from edge.familiarity import NEVER_HELD
+    from edge.model.classifier import Classifier
+    from edge.detect.familiarity import NEVER_HELD
 
     c = Classifier(quick_run["int8_path"]).contract
     p = c.familiarity()
@@ -95,7 +95,7 @@ def test_refit_ships_a_model_trained_on_the_held_out_clips_too_with_the_decision
         quick_run: dict, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from edge.classifier import Classifier
+    from edge.model.classifier import Classifier
     from edge.train.recipe import QUICK, train
 
     refit = train(DATA, tmp_path, folds=[1, 2, 3, 4], seed=3, quick=True, progress=False,
@@ -156,7 +156,7 @@ def test_recipe_without_its_teacher_says_so_and_trains_without_distillation(tmp_
 def test_recipe_with_the_yamnet_teacher_trains_an_auxiliary_head_it_does_not_export(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from edge.evaluate.yamnet import yamnet_available
+    from edge.yamnet.scorer import yamnet_available
     from edge.train.recipe import QUICK, train
 
     reason = yamnet_available()

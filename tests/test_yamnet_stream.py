@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edge.config import DetectorConfig
+from edge.service.config import DetectorConfig
 from edge.evaluate import yamnet_stream as ys
 from edge.evaluate.stream import SceneRun
 

@@ -5,7 +5,7 @@ energy in that band stands out from the average of all bands. So a test tone
 at a label's centre frequency triggers that label, silence and broadband noise
 trigger nothing, and the result is deterministic.
 
-Graph (float32, batch 1), per the contract in :mod:`edge.contract`:
+Graph (float32, batch 1), per the contract in :mod:`edge.model.contract`:
 
 * ``enc = mean over frames of mel``                        (1, n_mels)  -> one block encoding
 * ``window = concat(cache_in, enc)``                       (1, W, n_mels)
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.contract import ModelContract, write_contract
-from edge.frontend import FrontendParams, mel_filterbank
+from edge.model.contract import ModelContract, write_contract
+from edge.features.frontend import FrontendParams, mel_filterbank
 
 DEFAULT_LABELS = ("low_tone", "mid_tone", "high_tone")
 DEFAULT_CENTRES_HZ = (500.0, 1000.0, 2000.0)

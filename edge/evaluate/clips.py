@@ -2,7 +2,7 @@
 
 For each clip of a manifest (``path,label,...``; paths relative to the
 manifest's folder): compute the front end's log-mel, score every window with
-:class:`edge.classifier.Classifier` (one call per block; clips shorter than a
+:class:`edge.model.classifier.Classifier` (one call per block; clips shorter than a
 window are padded with the silence floor), pool the window scores over the
 clip, and predict the top label if its pooled score passes that label's
 threshold, else ``background``.
@@ -92,7 +92,7 @@ class ManifestClip:
 
 def read_eval_manifest(path: str | Path) -> list[ManifestClip]:
     """Rows ``(absolute path, label)`` of a manifest CSV with at least ``path`` and ``label`` columns."""
-    from edge.manifest import ManifestError, read_rows
+    from edge.corpus.manifest import ManifestError, read_rows
 
     try:
         p, raw = read_rows(path)
@@ -102,8 +102,8 @@ def read_eval_manifest(path: str | Path) -> list[ManifestClip]:
 
 
 def read_audio(path: Path, sr: int) -> np.ndarray:
-    """Mono float32 samples at ``sr`` Hz (see :func:`edge.audiofile.read_mono`)."""
-    from edge.audiofile import AudioFileError, read_mono
+    """Mono float32 samples at ``sr`` Hz (see :func:`edge.capture.audiofile.read_mono`)."""
+    from edge.capture.audiofile import AudioFileError, read_mono
 
     try:
         return read_mono(path, sr)
@@ -113,7 +113,7 @@ def read_audio(path: Path, sr: int) -> np.ndarray:
 
 def clip_window_scores(classifier, audio: np.ndarray) -> np.ndarray:
     """Window scores ``(n_windows, n_labels)`` of one clip through the runtime classifier."""
-    from edge.frontend import logmel
+    from edge.features.frontend import logmel
 
     mel = logmel(audio, classifier.contract.frontend)
     scores, _ = classifier.score_frames(mel)
@@ -123,7 +123,7 @@ def clip_window_scores(classifier, audio: np.ndarray) -> np.ndarray:
 def evaluate_clips(model_path: str | Path, clips: Sequence[ManifestClip], pooling: str | None = None,
                    progress: Callable[[int, int], None] | None = None) -> dict:
     """Evaluate ``model_path`` on ``clips``; labels the model does not know are skipped and listed."""
-    from edge.classifier import Classifier
+    from edge.model.classifier import Classifier
 
     clf = Classifier(model_path)
     c = clf.contract

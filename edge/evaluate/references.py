@@ -3,12 +3,12 @@
 The gain of our own model is measured against these, on the same folds:
 
 * ``yamnet`` -- YAMNet zero-shot: its 521 AudioSet scores mapped onto our labels
-  (:mod:`edge.evaluate.yamnet`), pooled over the clip's 0.48 s patches.
+  (:mod:`edge.yamnet.scorer`), pooled over the clip's 0.48 s patches.
 * ``nmf``    -- NMF-dictionary features + logistic regression (after Bisot et
   al. 2017): a non-negative dictionary learned on training-fold log-mel frames,
   frame activations pooled per clip (mean and max), multinomial logistic regression.
 * ``cnn``    -- a plain small CNN (~85 k parameters) on 1 s log-mel patches from
-  :mod:`edge.frontend`, basic augmentation; clip = mean of patch probabilities.
+  :mod:`edge.features.frontend`, basic augmentation; clip = mean of patch probabilities.
 
 Clip decision for every method: the top event label if its score passes its
 threshold, else ``background``.  Thresholds (and YAMNet's pooling) are chosen
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.evaluate.metrics import clip_metrics, macro_f1
+from edge.corpus.metrics import clip_metrics, macro_f1
 
 BACKGROUND = "background"
 EVENT_LABELS: list[str] = [
@@ -79,7 +79,7 @@ def load_manifest(data_dir: str | Path) -> list[Clip]:
 
 def load_audio(path: Path) -> np.ndarray:
     """Mono float32 samples at 16 kHz, ``(n_samples,)``."""
-    from edge.audiofile import AudioFileError, read_mono
+    from edge.capture.audiofile import AudioFileError, read_mono
 
     try:
         return read_mono(path, SAMPLE_RATE)
@@ -177,7 +177,7 @@ def cross_validate(
 
 def yamnet_patch_scores(clips: list[Clip], model: Path, cache: Path | None) -> list[np.ndarray]:
     """Per clip YAMNet scores ``(n_patches, 521)`` at 0.48 s hop (cached in ``cache`` if given)."""
-    from edge.evaluate.yamnet import YamnetScorer
+    from edge.yamnet.scorer import YamnetScorer
 
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
@@ -198,7 +198,7 @@ def yamnet_patch_scores(clips: list[Clip], model: Path, cache: Path | None) -> l
 
 def run_yamnet(clips: list[Clip], model: Path, cache: Path | None) -> dict:
     """YAMNet zero-shot with the strict and broad label maps, per-label and global thresholds."""
-    from edge.evaluate import yamnet as ym
+    from edge.yamnet import scorer as ym
 
     patch_scores = yamnet_patch_scores(clips, model, cache)
     names = ym.load_class_names(model.parent / "yamnet_class_map.csv")
@@ -245,7 +245,7 @@ LR_C = 1.0
 
 def nmf_frames(clips: list[Clip]) -> list[np.ndarray]:
     """Non-negative log-mel slices per clip ``(n_slices, 64)``: ln(mel + 1e-6) - ln(1e-6), 100 ms averages."""
-    from edge.frontend import FrontendParams, logmel
+    from edge.features.frontend import FrontendParams, logmel
 
     p = FrontendParams()
     out = []
@@ -329,7 +329,7 @@ def run_nmf(clips: list[Clip], seed: int = 0) -> dict:
     print("nmf", file=sys.stderr)
     res = cross_validate(clips, predict_fold)
     res["setup"] = {
-        "features": "edge.frontend log-mel (64 mels, 25 ms / 10 ms), ln(mel+1e-6)-ln(1e-6) >= 0, 100 ms slice averages",
+        "features": "edge.features.frontend log-mel (64 mels, 25 ms / 10 ms), ln(mel+1e-6)-ln(1e-6) >= 0, 100 ms slice averages",
         "nmf": f"sklearn NMF, {NMF_COMPONENTS} components, Frobenius, nndsvda init, multiplicative updates, "
         f"{NMF_ITER} iterations, fit on {NMF_TRAIN_FRAMES} random training-fold slices; activations of every "
         f"slice on the fixed dictionary by {NMF_ITER} multiplicative updates",
@@ -390,7 +390,7 @@ def run_cnn(clips: list[Clip], epochs: int, seed: int = 0) -> dict:
     import torch
     from tqdm import tqdm
 
-    from edge.frontend import FrontendParams, logmel
+    from edge.features.frontend import FrontendParams, logmel
 
     torch.set_num_threads(1)
     p = FrontendParams()
@@ -466,7 +466,7 @@ def run_cnn(clips: list[Clip], epochs: int, seed: int = 0) -> dict:
     res["setup"] = {
         "params": int(sum(t.numel() for t in model.parameters())),
         "macs_per_patch": cnn_macs(model),
-        "input": "1.0 s patch = 100 x 64 log-mel frames from edge.frontend (25 ms window, 10 ms hop)",
+        "input": "1.0 s patch = 100 x 64 log-mel frames from edge.features.frontend (25 ms window, 10 ms hop)",
         "architecture": "4 x [conv3x3-BN-ReLU] (16, 32, 64, 96 ch), 3 max-pools, global average, dropout 0.3, "
         "linear 18",
         "training": f"{epochs} epochs, batch {BATCH}, AdamW one-cycle max lr {MAX_LR}, wd 1e-3, one random "
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in methods:
             t0 = time.perf_counter()
             if m == "yamnet":
-                from edge.evaluate.yamnet import DEFAULT_YAMNET_PATH, yamnet_available
+                from edge.yamnet.scorer import DEFAULT_YAMNET_PATH, yamnet_available
 
                 model = Path(args.yamnet) if args.yamnet else DEFAULT_YAMNET_PATH
                 reason = yamnet_available(model)

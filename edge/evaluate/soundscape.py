@@ -21,7 +21,7 @@ Definitions:
 * **SNR** (dB) = 10 log10(mean square of the placed event / mean square of the
   bed under the same samples).
 * Synthetic alarms (``co_alarm``: T4, optionally ``smoke_alarm``: T3) come from
-  :mod:`edge.synth_alarms` and are marked ``"synthetic": true`` in
+  :mod:`edge.synth.alarms` and are marked ``"synthetic": true`` in
   ``scenes.json``; there are no real CO-alarm recordings.
 
 Everything is deterministic for a given seed. Audio is float32 mono at the
@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.audiofile import read_mono, write_wav
+from edge.capture.audiofile import read_mono, write_wav
 from edge.evaluate.sed_metrics import write_annotations
-from edge.licences import check_filter, licence_allows
-from edge.manifest import ManifestError, read_rows
+from edge.corpus.licences import check_filter, licence_allows
+from edge.corpus.manifest import ManifestError, read_rows
 
 SAMPLE_RATE = 16000
 BACKGROUND = "background"
@@ -89,7 +89,7 @@ def read_manifest(path: str | Path, folds: Sequence[int] | None = None, licence:
     """Clips of ``folds`` (all when None) from a manifest; paths resolved against its folder.
 
     ``licence``: ``all``, or ``commercial`` to keep only clips whose ``license``
-    column allows commercial use (see :mod:`edge.licences`).
+    column allows commercial use (see :mod:`edge.corpus.licences`).
     """
     p = Path(path)
     try:
@@ -184,7 +184,7 @@ def build_bed(clips: Sequence[Clip], n_samples: int, rng: np.random.Generator, s
 
 def synth_event(label: str, cycles: int, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
     """``cycles`` full repetitions of the T3/T4 pattern of ``label`` (starts with a beep)."""
-    from edge import synth_alarms as sa
+    from edge.synth import alarms as sa
 
     kind = SYNTH_PATTERN[label]
     v = sa.random_variant(rng)

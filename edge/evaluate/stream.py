@@ -1,8 +1,8 @@
 """Streaming evaluation: the real listener over every scene, scored with sed_eval definitions.
 
-Every file goes through :func:`edge.pipeline.detect_file` -- the code path of
+Every file goes through :func:`edge.service.listener.detect_file` -- the code path of
 ``edge run --source FILE`` (file source, ring buffer, resampler, incremental
-log-mel, classifier, :class:`edge.detector.Detector`), as fast as possible.
+log-mel, classifier, :class:`edge.detect.detector.Detector`), as fast as possible.
 Nothing here re-implements detection: the per-hop scores are recorded through
 the pipeline's ``on_scores`` hook only so that :mod:`edge.evaluate.tune` can
 replay them through the same ``Detector`` class with other settings.
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.detector import SAFETY_LABELS
+from edge.detect.detector import SAFETY_LABELS
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.soundscape import load_scene_set
-from edge.sinks import BaseSink
+from edge.publish.sinks import BaseSink
 
 LATENCY_COLLAR_S = 1.0
 
@@ -71,12 +71,12 @@ class _EmitTimes(BaseSink):
 def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True,
              embeddings: list[np.ndarray] | None = None) -> tuple[list[Any], dict[str, float], np.ndarray,
                                                                   np.ndarray]:
-    """One file through :func:`edge.pipeline.detect_file`.
+    """One file through :func:`edge.service.listener.detect_file`.
 
     Returns ``(off_events, emitted_at_by_id, hops (n, 2), scores (n, n_labels))``; with
     ``record_scores``, the hop embeddings are appended to ``embeddings`` if given.
     """
-    from edge.pipeline import detect_file
+    from edge.service.listener import detect_file
 
     hops: list[tuple[float, float]] = []
     rows: list[np.ndarray] = []

@@ -4,7 +4,7 @@ duration, release, onset lead, offset lag and hop.
 The listener runs once per file (:func:`edge.evaluate.stream.run_scene_set`,
 recording the per-hop scores through the pipeline's ``on_scores`` hook); each
 candidate setting is then *replayed* through the very
-:class:`edge.detector.Detector` class the listener uses, so tuning measures the
+:class:`edge.detect.detector.Detector` class the listener uses, so tuning measures the
 real detector without re-running the model. :func:`replay` reproduces
 ``detect_file`` exactly for the same settings (tested).
 
@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.config import DetectorConfig
-from edge.contract import ModelContract
-from edge.detector import ALARM_LABELS, SAFETY_LABELS, Detector, resolve_settings
+from edge.service.config import DetectorConfig
+from edge.model.contract import ModelContract
+from edge.detect.detector import ALARM_LABELS, SAFETY_LABELS, Detector, resolve_settings
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.stream import SceneRun
-from edge.home_background import HomeBackground
+from edge.detect.home_background import HomeBackground
 
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 HYSTERESIS_GRID = (0.0, 0.1, 0.2)
@@ -49,7 +49,7 @@ HOP_GRID = (1,)
 
 def new_detector(contract: ModelContract, cfg: DetectorConfig) -> Detector:
     """A detector built exactly as the listener builds it (model defaults from the contract)."""
-    from edge.pipeline import model_detector_defaults
+    from edge.service.listener import model_detector_defaults
 
     c = contract
     return Detector(c.labels, cfg, c.thresholds, c.model_version, model_defaults=model_detector_defaults(c))
@@ -60,7 +60,7 @@ _HOMES: dict[tuple[str, int, str], HomeBackground] = {}
 
 def _home_background(path: str, contract: ModelContract) -> HomeBackground:
     """The file loaded once per (path, modification, model): the tuner replays thousands of times."""
-    from edge.home_background import fingerprint
+    from edge.detect.home_background import fingerprint
 
     key = (str(path), Path(path).stat().st_mtime_ns if Path(path).exists() else 0, fingerprint(contract))
     if key not in _HOMES:
@@ -76,10 +76,10 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
         run: must have been recorded with one score row per model block (``model.hop_s`` unset).
         hop_blocks: keep every ``hop_blocks``-th block, as the listener does for ``model.hop_s``.
         gate: optional ``(FrontendParams, fallback_s)``: pass the detector output through an
-            :class:`edge.alarm_pattern.AlarmGate` fed with the file's log-mel frames up to each hop.
+            :class:`edge.detect.alarm_pattern.AlarmGate` fed with the file's log-mel frames up to each hop.
 
     When the model carries prototypes and the run recorded its hop embeddings, onsets pass
-    the familiarity check (:mod:`edge.familiarity`, with ``cfg.home_background`` if set) first,
+    the familiarity check (:mod:`edge.detect.familiarity`, with ``cfg.home_background`` if set) first,
     as in the listener.
     Returns ``(events, emitted_at)``: completed events and the time each onset was emitted.
     """
@@ -90,7 +90,7 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
     fam = None
     protos = contract.familiarity()
     if protos is not None and run.embeddings.shape[0] == run.scores.shape[0]:
-        from edge.familiarity import FamiliarityGate
+        from edge.detect.familiarity import FamiliarityGate
 
         fam = FamiliarityGate.for_detector(protos, det.cfg)
         if cfg.home_background is not None:
@@ -100,9 +100,9 @@ def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_bloc
     g = mel = None
     fed = 0
     if gate is not None:
-        from edge.alarm_pattern import AlarmGate
+        from edge.detect.alarm_pattern import AlarmGate
         from edge.evaluate.soundscape import load_mono
-        from edge.frontend import logmel
+        from edge.features.frontend import logmel
 
         params, fallback_s = gate
         g = AlarmGate(params, labels, fallback_s)
@@ -216,7 +216,7 @@ def tune(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig
     if unknown:
         raise ValueError(f"cannot tune {', '.join(unknown)} (tunable: {', '.join(SEARCHED)})")
     searched = set(only or SEARCHED)
-    from edge.pipeline import model_detector_defaults
+    from edge.service.listener import model_detector_defaults
 
     block_s = contract.block_seconds
     bg_hours = sum(r.duration_s for r in runs if r.background_only) / 3600.0
@@ -329,7 +329,7 @@ def write_tuned_model(model_in: str | Path, model_out: str | Path, tuned: Mappin
 
     import onnx
 
-    from edge.contract import read_contract, save_with_contract
+    from edge.model.contract import read_contract, save_with_contract
 
     contract = read_contract(model_in)
     return save_with_contract(onnx.load(str(model_in)), dc.replace(contract, detector=dict(tuned)), model_out)

@@ -2,9 +2,9 @@
 
 The peer comparison of issue 6: YAMNet (``../shared/models/yamnet``) scores
 each scene at its own 0.48 s hop (0.975 s patches); its 521 scores are mapped
-onto our labels (:data:`edge.evaluate.yamnet.YAMNET_LABEL_MAP`, max over the
+onto our labels (:data:`edge.yamnet.scorer.YAMNET_LABEL_MAP`, max over the
 mapped classes) and replayed through :func:`edge.evaluate.tune.replay` — the
-listener's own :class:`~edge.detector.Detector` — with settings tuned by
+listener's own :class:`~edge.detect.detector.Detector` — with settings tuned by
 :func:`edge.evaluate.tune.tune` on a held-out scene set, exactly as for our
 model. Also reported: YAMNet "Frigate-style" (0.975 s blocks, one threshold,
 an event per block above it, no persistence or hysteresis).
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from edge.config import DetectorConfig
-from edge.contract import ModelContract
+from edge.service.config import DetectorConfig
+from edge.model.contract import ModelContract
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.stream import SceneRun, compute_metrics
-from edge.frontend import FrontendParams
+from edge.features.frontend import FrontendParams
 
 PATCH_S = 0.975
 
@@ -46,7 +46,7 @@ def run_scenes(scene_dir: str | Path, scorer: Any, labels: list[str], index_map:
                ) -> tuple[dict[str, Any], list[SceneRun]]:
     """Score every scene and background file; hops are (patch end - hop, patch end) in seconds."""
     from edge.evaluate.soundscape import load_mono, load_scene_set
-    from edge.evaluate.yamnet import mapped_scores, patch_starts
+    from edge.yamnet.scorer import mapped_scores, patch_starts
 
     meta = load_scene_set(scene_dir)
     runs = []
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
 
-    from edge.evaluate import yamnet as ym
+    from edge.yamnet import scorer as ym
     from edge.evaluate.tune import Objective, tune
 
     path = Path(args.yamnet) if args.yamnet else ym.DEFAULT_YAMNET_PATH

@@ -1,7 +1,7 @@
 """Training-time augmentation and batch building, in the mel-power domain (vectorised numpy).
 
 Each clip's features are computed once with the runtime front end
-(:func:`edge.frontend.logmel`) and kept as linear mel power
+(:func:`edge.features.frontend.logmel`) and kept as linear mel power
 ``exp(logmel) - log_offset``, shape ``(n_frames, n_mels)``. Augmenting there
 is ~50x cheaper than recomputing the STFT of every augmented waveform, which
 matters on a shared 2-core machine; the approximations are standard:
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.frontend import FrontendParams, hz_to_mel, logmel, mel_band_edges_hz
-from edge.synth_alarms import colored_noise
+from edge.features.frontend import FrontendParams, hz_to_mel, logmel, mel_band_edges_hz
+from edge.synth.alarms import colored_noise
 from edge.train.data import BACKGROUND, ClipSet
 from edge.train.teacher import STRIDE_FRAMES
 

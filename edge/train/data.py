@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.licences import check_filter, licence_allows
+from edge.corpus.licences import check_filter, licence_allows
 
 BACKGROUND = "background"
 COLUMNS = ("path", "label", "fold", "duration_s", "source", "license", "original_name")
@@ -58,7 +58,7 @@ def default_data_dir() -> Path:
 
 def read_manifest(path: str | Path) -> list[Row]:
     """Read ``manifest.csv``; a missing column or bad fold is a one-line :class:`DataError`."""
-    from edge.manifest import ManifestError, read_rows
+    from edge.corpus.manifest import ManifestError, read_rows
 
     try:
         p, raw = read_rows(path)
@@ -77,7 +77,7 @@ def read_manifest(path: str | Path) -> list[Row]:
 
 
 def licence_filter(rows: list[Row], which: str) -> list[Row]:
-    """``which``: ``all`` keeps everything, ``commercial`` only what :func:`edge.licences.commercial_ok` allows."""
+    """``which``: ``all`` keeps everything, ``commercial`` only what :func:`edge.corpus.licences.commercial_ok` allows."""
     try:
         check_filter(which)
     except ValueError as e:
@@ -93,8 +93,8 @@ def select_folds(rows: list[Row], folds: list[int] | tuple[int, ...] | None) -> 
 
 
 def load_audio(path: Path, sr: int) -> np.ndarray:
-    """Mono float32 audio at ``sr`` Hz (see :func:`edge.audiofile.read_mono`)."""
-    from edge.audiofile import AudioFileError, read_mono
+    """Mono float32 audio at ``sr`` Hz (see :func:`edge.capture.audiofile.read_mono`)."""
+    from edge.capture.audiofile import AudioFileError, read_mono
 
     try:
         return read_mono(path, sr)
@@ -135,7 +135,7 @@ class ClipSet:
 
     def with_mels(self, fp) -> ClipSet:  # noqa: ANN001 - FrontendParams, imported lazily
         """Same clips with their log-mel computed by the runtime front end (once)."""
-        from edge.frontend import logmel
+        from edge.features.frontend import logmel
 
         return ClipSet(self.audio, self.labels, self.groups, self.rows, [logmel(x, fp) for x in self.audio],
                        self.active)
@@ -157,7 +157,7 @@ _CACHE: dict[tuple[str, int], tuple[np.ndarray, str, np.ndarray | None]] = {}
 
 def load_clips(rows: list[Row], root: Path, sr: int, fp=None) -> ClipSet:  # noqa: ANN001
     """Load clips (and their log-mel when ``fp`` is given), memoised per process (CV reuses them)."""
-    from edge.frontend import logmel
+    from edge.features.frontend import logmel
 
     audio, groups, mels = [], [], []
     for r in rows:
@@ -223,4 +223,4 @@ def training_data_summary(rows: list[Row]) -> str:
         key = r.license.split(" ")[0] if r.license else "unknown"
         fam[key] = fam.get(key, 0) + 1
     parts = ", ".join(f"{k} {v}" for k, v in sorted(fam.items(), key=lambda kv: -kv[1]))
-    return f"homesounds: {len(rows)} real clips (licences: {parts}) + synthetic T3/T4 alarms (edge.synth_alarms)"
+    return f"homesounds: {len(rows)} real clips (licences: {parts}) + synthetic T3/T4 alarms (edge.synth.alarms)"

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import torch
 
-from edge.contract import ModelContract, save_with_contract
+from edge.model.contract import ModelContract, save_with_contract
 from edge.train.model import BlockClassifier, StreamingWrapper, fuse_batchnorm
 
 OPSET = 17

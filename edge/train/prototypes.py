@@ -1,7 +1,7 @@
-"""Prototypes for the familiarity check (:mod:`edge.familiarity`), fitted after export.
+"""Prototypes for the familiarity check (:mod:`edge.detect.familiarity`), fitted after export.
 
 For every event label except the safety sounds (smoke and CO alarms, glass
-breaking, a baby crying: :data:`edge.familiarity.NEVER_HELD`): the embeddings (from the
+breaking, a baby crying: :data:`edge.detect.familiarity.NEVER_HELD`): the embeddings (from the
 exported int8 model, as the listener computes them) of the training windows
 that hold the sound (score >= 0.5: the windows the detector can fire on; for a
 label with none, each clip's best-scoring half), reduced to at
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.classifier import Classifier
-from edge.familiarity import NEVER_HELD, Prototypes, unit_rows
+from edge.model.classifier import Classifier
+from edge.detect.familiarity import NEVER_HELD, Prototypes, unit_rows
 
 K_PROTOTYPES = 32
 QUANTILE = 0.1
@@ -100,7 +100,7 @@ def attach(model_in: str | Path, model_out: str | Path, protos: Prototypes, **in
     """Copy ``model_in`` to ``model_out`` with ``protos`` in its contract (needs ``onnx``)."""
     import onnx
 
-    from edge.contract import read_contract, save_with_contract
+    from edge.model.contract import read_contract, save_with_contract
 
     c = read_contract(model_in)
     return save_with_contract(onnx.load(str(model_in)), dataclasses.replace(c, prototypes=protos.to_dict(**info)),
@@ -108,7 +108,7 @@ def attach(model_in: str | Path, model_out: str | Path, protos: Prototypes, **in
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge.manifest import ManifestError, read_rows
+    from edge.corpus.manifest import ManifestError, read_rows
     from edge.train import data as D
     from edge.train.recipe import Schedule
 

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edge.contract import ModelContract
+from edge.model.contract import ModelContract
 from edge.evaluate.clips import POOLINGS, decide, metrics, pool_scores
-from edge.frontend import FrontendParams
-from edge.licences import commercial_ok
-from edge.synth_alarms import PATTERN_LABEL, random_timing, room_noise_clip, steady_tone_clip, synth_alarm_example
+from edge.features.frontend import FrontendParams
+from edge.corpus.licences import commercial_ok
+from edge.synth.alarms import PATTERN_LABEL, random_timing, room_noise_clip, steady_tone_clip, synth_alarm_example
 from edge.train import data as D
 from edge.train.augment import AugmentParams, BatchMaker
 from edge.train.export import StreamCalibration, check_fp32, export_fp32, quantize_int8
@@ -123,7 +123,7 @@ def synthetic_alarms(n_per_pattern: int, sr: int, seed: int, continuous_share: f
     """T3 (smoke) / T4 (CO) clips with their beep-frame masks (crops are labelled by the beeps they hold).
 
     ``continuous_share``: None = the standard timings; else every clip gets a device's
-    timing (:func:`edge.synth_alarms.random_timing`), this share of the smoke clips beeping continuously.
+    timing (:func:`edge.synth.alarms.random_timing`), this share of the smoke clips beeping continuously.
     """
     fp = FrontendParams(sample_rate=sr)
     rng = np.random.default_rng([seed, 8201])
@@ -282,7 +282,7 @@ def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: 
     teacher = None
     teacher_note = "none (distill_weight 0)"
     if sched.distill_weight > 0:
-        from edge.evaluate.yamnet import DEFAULT_YAMNET_PATH, yamnet_available
+        from edge.yamnet.scorer import DEFAULT_YAMNET_PATH, yamnet_available
         from edge.train.teacher import cache_complete, select_classes, teacher_scores
 
         teacher_path = Path(teacher_model) if teacher_model else DEFAULT_YAMNET_PATH
@@ -433,7 +433,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     quantize_int8(fp32_path, int8_path, calib, contract)
     # Familiarity check: prototypes of each label's training windows, from the int8 model as shipped.
     # Inner-validation clips set the threshold (with refit the model has seen them: it is then optimistic).
-    from edge.classifier import Classifier
+    from edge.model.classifier import Classifier
     from edge.train import prototypes as P
 
     t_protos = time.time()

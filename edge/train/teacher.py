@@ -88,7 +88,7 @@ def teacher_scores(clips: ClipSet, cache_dir: str | Path, hop_length: int, crop_
             out.append(np.load(f))
         else:
             if scorer is None:
-                from edge.evaluate.yamnet import DEFAULT_YAMNET_PATH, YamnetScorer
+                from edge.yamnet.scorer import DEFAULT_YAMNET_PATH, YamnetScorer
 
                 scorer = YamnetScorer(yamnet_path or DEFAULT_YAMNET_PATH)
             s = clip_teacher_scores(scorer, clips.audio[i], hop_length, crop_samples)

@@ -1,0 +1,143 @@
+"""``edge learn-background``: learn this home's ordinary sounds so they stop raising false alarms.
+
+* ``edge learn-background [--seconds 600] [--source mic|FILE] [--out FILE] [--add] [--config FILE] [--model FILE]``
+
+Runs the real listener (microphone by default, or a recording of the room) and
+keeps the window embedding of every hop in a :class:`~edge.detect.home_background.HomeBackground`
+file; no audio is stored. Run it at an ordinary time, when none of the sounds
+you want to hear about happens. ``detector.home_background: FILE`` in
+``config.yaml`` (then a reload) puts it to use. Ctrl-C or SIGTERM stops early and
+keeps what was learnt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from edge.publish.sinks import BaseSink
+
+
+def default_path() -> Path:
+    """``<state dir>/home-background.npz`` (see :func:`edge.core.paths.state_dir`)."""
+    from edge.core.paths import state_dir
+
+    return state_dir() / "home-background.npz"
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``learn-background`` subcommand to an argparse ``subparsers`` object."""
+    from edge.cli.argtypes import positive
+    from edge.cli.app import add_config_and_model
+
+    p = subparsers.add_parser(
+        "learn-background", help="learn this home's ordinary sounds (fewer false alarms)",
+        description="Listen to ordinary audio in this home (microphone, or a recording of the room) and keep the "
+        "model's window embeddings (never the audio). With detector.home_background set to the file, an onset that "
+        "sounds more like these than like its label's training sounds is held back. Smoke/CO alarms, glass breaking "
+        "and a baby crying are never held back.")
+    add_config_and_model(p)
+    p.add_argument("--source", metavar="mic|FILE", help="'mic' or an audio file (overrides audio.source)")
+    p.add_argument("--seconds", type=positive(float), default=600.0,
+                   help="seconds of audio to learn from (default 600; a file ends sooner if shorter)")
+    p.add_argument("--out", metavar="FILE", help=f"where to write it (default {default_path()})")
+    p.add_argument("--add", action="store_true", help="add to the windows already in --out instead of replacing them")
+    p.set_defaults(func=cmd_learn)
+    return p
+
+
+class _Onsets(BaseSink):
+    def __init__(self) -> None:
+        self.by_label: Counter[str] = Counter()
+        self.closed = False  # the learning time is up (the source may still deliver what it read ahead)
+
+    def event(self, ev: Any) -> None:
+        if ev.state == "on" and not self.closed:
+            self.by_label[ev.label] += 1
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from edge.cli.app import UserError, _check_file_length
+    from edge.service.config import load_config
+    from edge.detect.familiarity import NEVER_HELD
+    from edge.detect.home_background import BackgroundError, HomeBackground, Learner, fingerprint
+    from edge.cli.outputs import OutputError, check_output_file
+    from edge.service.listener import Listener, hop_blocks, load_classifier, make_source
+    from edge.capture.sources import SourceError
+
+    # Learn what the listener raises on its own, not what an older file already holds back.
+    overrides: dict[str, Any] = {"detector.home_background": None}
+    if args.source:
+        overrides["audio.source"] = args.source
+    if args.model:
+        overrides["model.path"] = args.model
+    cfg = load_config(args.config, overrides)
+    out = Path(args.out) if args.out else default_path()
+    try:  # before minutes of listening (the default folder is made when saving)
+        check_output_file("--out", args.out, (".npz",))
+    except OutputError as e:
+        raise UserError(str(e)) from None
+    clf = load_classifier(cfg)
+    c = clf.contract
+    if c.familiarity() is None:
+        raise UserError(f"{clf.path}: the model carries no prototypes, so a home background cannot be compared "
+                        "with its labels (python -m edge.train.prototypes adds them)")
+    before = None
+    if args.add and out.exists():
+        try:
+            before = HomeBackground.load(out, c)
+        except BackgroundError as e:
+            raise UserError(f"--add: {e}") from None
+    try:
+        source = make_source(cfg, c.frontend.sample_rate)
+    except SourceError as e:
+        raise UserError(str(e), code=1) from None
+    _check_file_length(source, c.window_seconds)
+    hop_s = hop_blocks(cfg, c.block_seconds) * c.block_seconds
+    want_hops = max(1, int(round(args.seconds / hop_s)))
+    learner = Learner(c.embedding_dim)
+    onsets = _Onsets()
+    listener = Listener(cfg, clf, [onsets], source)
+
+    def push(e: Any) -> None:
+        if onsets.closed:
+            return
+        learner.push(e)
+        if learner.hops >= want_hops:
+            onsets.closed = True
+            listener.stop()
+
+    listener.on_embedding = push
+    old = {s: signal.signal(s, lambda *_: listener.stop()) for s in (signal.SIGINT, signal.SIGTERM)}
+    print(f"edge: learning this home's background from {cfg.audio.source} for {args.seconds:g} s "
+          "(Ctrl-C stops early and keeps what was learnt)", file=sys.stderr, flush=True)
+    try:
+        listener.run()
+    except SourceError as e:
+        raise UserError(str(e), code=1) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if learner.hops == 0:
+        raise UserError(f"{cfg.audio.source}: no audio was heard: nothing learnt, {out} unchanged", code=1)
+    bank = learner.result(fingerprint(c), learner.hops * hop_s, dict(onsets.by_label))
+    if before is not None:
+        bank = before.merged(bank)
+    try:
+        bank.save(out)
+    except OSError as e:
+        raise UserError(f"{out}: cannot write ({e.strerror or e})", code=1) from None
+    held = ", ".join(f"{k} {n}" for k, n in onsets.by_label.most_common() if k not in NEVER_HELD) or "none"
+    print(f"learnt {bank.vectors.shape[0]} windows ({bank.seconds:.0f} s of audio in all) of this home's "
+          f"background into {out.resolve()}")
+    print(f"false alarms raised while learning, held back from now on when they sound like this: {held}")
+    kept = ", ".join(f"{k} {n}" for k, n in onsets.by_label.most_common() if k in NEVER_HELD)
+    if kept:
+        print(f"also raised, and never held back (safety sounds; check what they were): {kept}")
+    print(f"to use it: set detector.home_background: {out.resolve()} in config.yaml, then restart the listener "
+          "or send it SIGHUP (systemctl kill -s HUP edge-listener)")
+    return 0

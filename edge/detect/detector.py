@@ -1,0 +1,307 @@
+"""Event detector: per-label scores over time -> onset/offset events. Pure, no I/O.
+
+For each enabled label, every hop:
+
+* **idle**: remember whether the score reached the on-threshold in each of the
+  last ``persistence_n`` hops; when ``persistence_k`` of them did, the event
+  starts. Its onset is the start of the newest block of the first
+  above-threshold hop among those, i.e. the audio that made the score rise.
+* **active**: a score at or above the off-threshold (on - hysteresis, but never
+  below half the on-threshold, so that an event can always end) keeps it
+  alive; the offset is the end of the last such hop minus ``offset_lag_s`` (the
+  model's look-back; never less than one block after the onset). When the score has stayed
+  below the off-threshold for ``release_s`` seconds, the event ends.
+* ``smoke_alarm`` / ``co_alarm`` use ``max(release_s, alarm_release_s)``: an
+  alarm's beep pattern pauses (T4: ~5 s between bursts), and one sounding
+  alarm should be one event, not an on/off pair per burst. ``releases[label]``
+  overrides both for one label (the model's tuned values, then the config's):
+  a dog barking or a cat meowing with pauses is one episode, one event.
+* ``onset_lead_s``: the reported onset is that much before the start of the
+  newest block of the first above-threshold hop (never before 0). The score
+  only rises once a window holds enough of a sound, so that block starts on
+  average a fraction of a second after the sound did; the lead (tuned on
+  held-out scenes) corrects this bias. It moves the timestamp, not the moment
+  the onset is emitted.
+* ``onset_backtrack_s`` > 0: before the lead, the onset moves back over the
+  hops just before the first above-threshold one, as long as their score was
+  at least ``backtrack_floor`` x the on-threshold, at most that many seconds
+  (only hops after this label's previous event count). A sound that grows, or starts
+  quietly under the room's noise, is reported from where its score began to
+  rise, not from where it passed the threshold (double-threshold onsets, as in
+  DCASE post-processing). Like the lead, it moves the timestamp only.
+* ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
+  that long; an event that ends sooner is dropped without a trace.
+* :meth:`Detector.flush` ends every open event (end of stream, shutdown).
+
+Times are seconds from stream start; wall clock = ``start_wall + seconds``.
+Threshold precedence per label: ``detector.thresholds[label]`` >
+``detector.threshold`` > the model's tuned detector threshold (contract
+``detector.thresholds``, tuned on streams) > the contract's clip threshold > 0.5.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from edge.detect.alarm_pattern import LABEL_PATTERNS
+from edge.service.config import DetectorConfig
+from edge.core.events import Event, new_event_id
+
+#: Labels whose events bridge the pauses of a beep pattern (see ``alarm_release_s``).
+ALARM_LABELS = frozenset(LABEL_PATTERNS)
+#: The sounds where a miss costs most (issue bar: recall >= 0.9): reported apart by the
+#: evaluation, and never held back by the familiarity check (with the alarms).
+SAFETY_LABELS = ("smoke_alarm", "glass_breaking", "baby_cry")
+
+#: Used for any detector setting that neither the config nor the model sets.
+FALLBACKS: dict[str, float | int] = {
+    "hysteresis": 0.1,
+    "persistence_k": 2,
+    "persistence_n": 3,
+    "min_duration_s": 0.0,
+    "release_s": 0.5,
+    "offset_lag_s": 0.0,
+    "onset_lead_s": 0.0,
+    "onset_backtrack_s": 0.0,
+    "backtrack_floor": 0.5,
+}
+
+
+def resolve_settings(cfg: DetectorConfig, model_defaults: Mapping[str, object] | None = None) -> DetectorConfig:
+    """Fill every ``None`` setting of ``cfg`` from the model's tuned defaults, then :data:`FALLBACKS`.
+
+    Raises ``ValueError`` if the result has persistence_k > persistence_n.
+    """
+    model_defaults = model_defaults or {}
+    filled = {}
+    for name, fallback in FALLBACKS.items():
+        value = getattr(cfg, name)
+        if value is None:
+            value = model_defaults.get(name, fallback)
+        filled[name] = type(fallback)(value)  # type: ignore[arg-type]
+    model_releases = model_defaults.get("releases") or {}
+    filled["releases"] = {**{str(k): float(v) for k, v in dict(model_releases).items()}, **cfg.releases}  # type: ignore[arg-type]
+    if filled["persistence_k"] > filled["persistence_n"]:
+        raise ValueError(
+            f"detector.persistence_k: expected at most persistence_n ({filled['persistence_n']}), "
+            f"got {filled['persistence_k']}"
+        )
+    return replace(cfg, **filled)
+
+
+@dataclass
+class _Track:
+    on: float
+    off: float
+    recent: deque[tuple[bool, float, float, float]] = field(default_factory=deque)
+    #: (block start, score) of the hops since the last event ended, the last ``onset_backtrack_s`` only
+    past: deque[tuple[float, float]] = field(default_factory=deque)
+    rise: float = 0.0  # start of the newest block of the first above-threshold hop (min duration counts from here)
+    active: bool = False
+    emitted: bool = False
+    event_id: str = ""
+    onset: float = 0.0
+    last_above_end: float = 0.0
+    last_end: float = 0.0
+    block_s: float = 0.0
+    release_s: float = 0.5
+    peak: float = 0.0
+    total: float = 0.0
+    count: int = 0
+    level: float = -120.0
+
+
+class Detector:
+    """Turns per-hop score vectors into :class:`~edge.core.events.Event` onsets and offsets.
+
+    Args:
+        labels: all model labels, in score order.
+        cfg: detector settings.
+        model_thresholds: the model contract's per-label thresholds.
+        model_version: copied into every event.
+        start_wall: Unix time (s) of stream sample 0.
+        model_defaults: the model's tuned settings for any ``None`` in ``cfg`` (see :func:`resolve_settings`).
+    """
+
+    def __init__(self, labels: Sequence[str], cfg: DetectorConfig, model_thresholds: Mapping[str, float] | None = None,
+                 model_version: str = "unversioned", start_wall: float = 0.0,
+                 model_defaults: Mapping[str, object] | None = None) -> None:
+        self.labels = tuple(labels)
+        self.model_defaults = dict(model_defaults or {})
+        tuned = dict(self.model_defaults.get("thresholds") or {})
+        self.model_thresholds = {**dict(model_thresholds or {}), **{str(k): float(v) for k, v in tuned.items()}}
+        self.model_version = model_version
+        self.start_wall = start_wall
+        self._tracks: dict[str, _Track] = {}
+        self.reconfigure(cfg)
+
+    def threshold(self, label: str) -> float:
+        c = self.cfg
+        if label in c.thresholds:
+            return float(c.thresholds[label])
+        if c.threshold is not None:
+            return float(c.threshold)
+        return float(self.model_thresholds.get(label, 0.5))
+
+    def reconfigure(self, cfg: DetectorConfig) -> list[Event]:
+        """Apply new settings (e.g. on SIGHUP). Open events of labels no longer enabled end now.
+
+        Returns the offsets of those events.
+        """
+        unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) + list(cfg.releases)
+                   if x not in self.labels]
+        if unknown:
+            raise ValueError(f"unknown label {unknown[0]!r} (model labels: {', '.join(self.labels)})")
+        cfg = resolve_settings(cfg, self.model_defaults)
+        self.cfg = cfg
+        enabled = self.labels if cfg.labels is None else tuple(x for x in self.labels if x in cfg.labels)
+        self._pos = {x: self.labels.index(x) for x in enabled}
+        out: list[Event] = []
+        old = self._tracks
+        self._tracks = {}
+        for label, tr in old.items():
+            if label not in enabled and tr.active:
+                ev = self._end(label, tr)
+                if ev is not None:
+                    out.append(ev)
+        for label in enabled:
+            on = self.threshold(label)
+            # A floor of on/2: with on - hysteresis <= 0 (say 0.2 - 0.2) no score could end the event.
+            off = max(0.5 * on, on - cfg.hysteresis)
+            tr = old.get(label) or _Track(on=on, off=off)
+            tr.on, tr.off = on, off
+            if label in cfg.releases:
+                tr.release_s = float(cfg.releases[label])
+            elif label in ALARM_LABELS:
+                tr.release_s = max(cfg.release_s, cfg.alarm_release_s)
+            else:
+                tr.release_s = cfg.release_s
+            tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
+            self._tracks[label] = tr
+        return out
+
+    @property
+    def enabled_labels(self) -> tuple[str, ...]:
+        return tuple(self._tracks)
+
+    def active_labels(self) -> list[str]:
+        return [lab for lab, tr in self._tracks.items() if tr.active]
+
+    def update(self, scores: np.ndarray, block_start: float, block_end: float, level_dbfs: float) -> list[Event]:
+        """Feed one hop.
+
+        Args:
+            scores: ``(n_labels,)`` probabilities in model label order.
+            block_start: seconds from stream start at which the newest block of the hop begins.
+            block_end: seconds at which the newest block ends.
+            level_dbfs: level of the hop's audio.
+        Returns the onsets and offsets this hop completes, in label order.
+        """
+        cfg = self.cfg
+        out: list[Event] = []
+        values = scores.tolist()
+        back_s = float(cfg.onset_backtrack_s)
+        for label, tr in self._tracks.items():
+            s = values[self._pos[label]]
+            tr.last_end = block_end
+            tr.block_s = block_end - block_start
+            if not tr.active:
+                above = s >= tr.on
+                tr.recent.append((above, block_start, s, level_dbfs))
+                if back_s > 0:
+                    tr.past.append((block_start, s))
+                    while tr.past and tr.past[0][0] < block_start - back_s - 1e-9:
+                        tr.past.popleft()
+                # Fewer than k of the last n were above before this hop (else the track would be
+                # active), so only a hop above the threshold can complete k of n.
+                if above and sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
+                    first = next(i for i, r in enumerate(tr.recent) if r[0])
+                    run = list(tr.recent)[first:]
+                    tr.active, tr.emitted = True, False
+                    tr.event_id = new_event_id()
+                    tr.onset = tr.rise = run[0][1]
+                    if back_s > 0:
+                        tr.onset = self._backtrack(tr, back_s)
+                    tr.past.clear()
+                    tr.last_above_end = block_end
+                    tr.peak = max(r[2] for r in run)
+                    tr.total = sum(r[2] for r in run)
+                    tr.count = len(run)
+                    tr.level = max(r[3] for r in run)
+                    tr.recent.clear()
+                    ev = self._maybe_onset(label, tr)
+                    if ev is not None:
+                        out.append(ev)
+                continue
+            if s >= tr.off:
+                tr.last_above_end = block_end
+                tr.peak = max(tr.peak, s)
+                tr.total += s
+                tr.count += 1
+                tr.level = max(tr.level, level_dbfs)
+                ev = self._maybe_onset(label, tr)
+                if ev is not None:
+                    out.append(ev)
+            elif block_end - tr.last_above_end >= tr.release_s - 1e-9:
+                ev = self._end(label, tr)
+                if ev is not None:
+                    out.append(ev)
+        return out
+
+    def flush(self) -> list[Event]:
+        """End every open event (end of stream or shutdown); returns their offsets."""
+        out = []
+        for label, tr in self._tracks.items():
+            if tr.active:
+                ev = self._end(label, tr)
+                if ev is not None:
+                    out.append(ev)
+            tr.recent.clear()
+            tr.past.clear()
+        return out
+
+    def _event(self, label: str, tr: _Track, state: str) -> Event:
+        # The score stays up while the sound is anywhere in the model's window,
+        # so the last active hop ends up to one window after the sound did. A
+        # sound still scoring at the newest hop (end of stream) ends there.
+        # The sound filled at least the block that raised the score.
+        lag = float(self.cfg.offset_lag_s) if tr.last_above_end < tr.last_end else 0.0
+        off = max(tr.onset + tr.block_s, tr.last_above_end - lag) if state == "off" else None
+        onset = max(0.0, tr.onset - float(self.cfg.onset_lead_s))
+        return Event(
+            id=tr.event_id, label=label, state=state, onset=onset, offset=off,
+            onset_time=self.start_wall + onset,
+            offset_time=None if off is None else self.start_wall + off,
+            score=tr.peak, mean_score=tr.total / max(tr.count, 1), level_dbfs=tr.level,
+            model_version=self.model_version,
+        )
+
+    def _backtrack(self, tr: _Track, back_s: float) -> float:
+        """Start of the earliest hop of the contiguous run, ending just before the first above-threshold
+        hop, whose scores were all >= ``backtrack_floor`` x on-threshold (within ``back_s``)."""
+        floor = float(self.cfg.backtrack_floor) * tr.on
+        onset = tr.rise
+        for start, score in reversed(tr.past):
+            if start >= tr.rise:
+                continue
+            if score < floor or start < tr.rise - back_s - 1e-9:
+                break
+            onset = start
+        return onset
+
+    def _maybe_onset(self, label: str, tr: _Track) -> Event | None:
+        if tr.emitted or tr.last_above_end - tr.rise < self.cfg.min_duration_s - 1e-9:
+            return None
+        tr.emitted = True
+        return self._event(label, tr, "on")
+
+    def _end(self, label: str, tr: _Track) -> Event | None:
+        tr.active = False
+        if not tr.emitted:
+            return None  # never reached min_duration_s: dropped
+        tr.emitted = False
+        return self._event(label, tr, "off")

@@ -1,0 +1,157 @@
+"""This home's own background sounds, learnt on the device (window embeddings, never audio).
+
+False alarms come from sounds the model never heard that its head must still
+call something (docs/evaluation.md). In one home such sounds recur: the same
+fridge, television, traffic and taps. ``edge learn-background`` listens to
+ordinary audio for a while and keeps the window embedding (the model's second
+output, ``(embedding_dim,)``) of every hop — numbers that describe a 1 s
+window, from which the audio cannot be played back. The familiarity gate
+(:mod:`edge.detect.familiarity`) then holds back an onset each of whose hops is closer
+to one of these windows than to every training prototype of the label it got.
+Labels without prototypes (smoke, CO, glass breaking, baby cry) are never held.
+
+File: NumPy ``.npz`` with ``vectors`` ``(n, dim)`` float16 unit rows (at most
+:data:`MAX_WINDOWS`, spread evenly over the listening time) and ``meta`` (JSON:
+format, the model's fingerprint, seconds listened, onsets raised meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.detect.familiarity import unit_rows
+
+FORMAT = "edge-home-background-1"
+#: Windows kept (4096 x 128 float16 = 1 MiB; ~16 min of hops at 0.24 s before thinning).
+MAX_WINDOWS = 4096
+
+
+class BackgroundError(ValueError):
+    """A home-background file that cannot be used; ``str(err)`` is one line naming the file."""
+
+
+class OtherModelError(BackgroundError):
+    """The file was learnt with another model (e.g. before an upgrade): valid, but not for this one."""
+
+
+def fingerprint(contract: Any) -> str:
+    """Identifies the embedding space of a model: its labels, embedding size and prototypes.
+
+    A retrained model has other prototypes (and other embeddings), so a file learnt
+    with it is refused; new detector defaults in the same model keep the fingerprint.
+    """
+    cache = getattr(contract, "__dict__", {})  # once per contract: the tuner's replays ask thousands of times
+    if "_fingerprint" in cache:
+        return cache["_fingerprint"]
+    import hashlib  # here, not at the top: it loads libcrypto (~4 MB of RSS) into every listener
+
+    doc = {"labels": list(contract.labels), "dim": int(contract.embedding_dim), "prototypes": contract.prototypes}
+    cache["_fingerprint"] = digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return digest
+
+
+@dataclass
+class HomeBackground:
+    """Unit window embeddings of one home's background and where they came from."""
+
+    vectors: np.ndarray  # (n, dim) float16, unit rows
+    model: str  # :func:`fingerprint` of the model that computed them
+    seconds: float = 0.0  # audio listened to
+    fired: dict[str, int] = field(default_factory=dict)  # onsets per label raised while learning
+
+    def per_window(self, embeddings: np.ndarray) -> np.ndarray:
+        """``(n,)``: each of ``embeddings`` ``(n, dim)``'s best cosine similarity to a learnt window."""
+        e = unit_rows(np.atleast_2d(np.asarray(embeddings, dtype=np.float32)))
+        if self.vectors.shape[0] == 0:
+            return np.full(e.shape[0], -1.0, np.float32)
+        return np.max(e @ self.vectors.astype(np.float32).T, axis=1)  # per onset only: rare
+
+    def merged(self, other: HomeBackground) -> HomeBackground:
+        """Both sets of windows (thinned evenly to :data:`MAX_WINDOWS`), for learning in several sittings."""
+        v = np.concatenate([self.vectors, other.vectors])
+        if v.shape[0] > MAX_WINDOWS:
+            v = v[np.linspace(0, v.shape[0] - 1, MAX_WINDOWS).round().astype(int)]
+        fired = dict(self.fired)
+        for k, n in other.fired.items():
+            fired[k] = fired.get(k, 0) + n
+        return HomeBackground(v, self.model, self.seconds + other.seconds, fired)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (a listener reloading it never sees half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "model": self.model, "seconds": round(self.seconds, 3), "fired": self.fired}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, vectors=self.vectors.astype(np.float16), meta=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, contract: Any) -> HomeBackground:
+        """Read a file written by :meth:`save` for the model of ``contract``.
+
+        Raises :class:`BackgroundError` (missing, unreadable, another model's).
+        """
+        where = str(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                vectors = np.asarray(z["vectors"], dtype=np.float16)
+                meta = json.loads(str(z["meta"]))
+        except FileNotFoundError:
+            raise BackgroundError(f"{where}: no such file (write it with: edge learn-background --out {where})") \
+                from None
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+            raise BackgroundError(f"{where}: not a home-background file ({type(e).__name__}: {e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise BackgroundError(f"{where}: not a home-background file (format {meta.get('format')!r}, "
+                                  f"expected {FORMAT!r})" if isinstance(meta, dict) else
+                                  f"{where}: not a home-background file")
+        if vectors.ndim != 2 or vectors.shape[1] != contract.embedding_dim or not np.all(np.isfinite(vectors)):
+            raise BackgroundError(f"{where}: windows of shape {vectors.shape}, the model's embedding has "
+                                  f"{contract.embedding_dim} values")
+        if meta.get("model") != fingerprint(contract):
+            raise OtherModelError(f"{where}: learnt with another model (fingerprint {meta.get('model')}, this model "
+                                  f"{fingerprint(contract)}); learn again with edge learn-background")
+        fired = {str(k): int(v) for k, v in dict(meta.get("fired") or {}).items()}
+        return cls(vectors, str(meta["model"]), float(meta.get("seconds") or 0.0), fired)
+
+
+class Learner:
+    """Collects hop embeddings in bounded memory: every ``stride``-th is kept; when
+    :data:`MAX_WINDOWS` are held, every other one is dropped and the stride doubles."""
+
+    def __init__(self, dim: int, max_windows: int = MAX_WINDOWS) -> None:
+        self.max_windows = max_windows
+        self._buf = np.zeros((max_windows, dim), np.float16)
+        self._n = 0
+        self._seen = 0
+        self._stride = 1
+
+    def push(self, embedding: np.ndarray) -> None:
+        """The window embedding ``(dim,)`` of one hop."""
+        self._seen += 1
+        if (self._seen - 1) % self._stride:
+            return
+        if self._n == self.max_windows:
+            half = self._buf[::2].copy()
+            self._n = half.shape[0]
+            self._buf[: self._n] = half
+            self._stride *= 2
+            if (self._seen - 1) % self._stride:
+                return
+        self._buf[self._n] = unit_rows(np.asarray(embedding, dtype=np.float32).reshape(1, -1))[0]
+        self._n += 1
+
+    @property
+    def hops(self) -> int:
+        return self._seen
+
+    def result(self, model: str, seconds: float, fired: dict[str, int]) -> HomeBackground:
+        return HomeBackground(self._buf[: self._n].copy(), model, seconds, dict(fired))

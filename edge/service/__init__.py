@@ -1,0 +1,1 @@
+"""The always-on job: configuration, the listener that runs the stages in order, health, signals, systemd."""

@@ -1,0 +1,120 @@
+"""Process lifecycle of ``edge run``: signals, configuration reload, systemd notification.
+
+* SIGTERM / SIGINT: :meth:`Listener.stop` - capture stops, the audio already
+  captured is processed, open events end, and the sinks close (the MQTT
+  publisher waits for the outbox to drain, then publishes ``offline``). Exit 0.
+* SIGHUP: the configuration file is read again *in the processing loop*
+  (between two reads of the ring buffer, so no audio is dropped) and its
+  ``detector`` section (thresholds, enabled labels, persistence, ...) applied
+  with :meth:`Listener.reconfigure`. An invalid file is rejected with one log
+  line and the running configuration is kept. Other sections need a restart.
+* systemd (``Type=notify``): ``READY=1`` once the first inference ran (or the
+  microphone was found lost/silent, so the unit does not hang in start-up),
+  ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` from the processing loop (a stalled
+  loop stops pinging and systemd restarts the service), ``STOPPING=1`` on shutdown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from edge.service.config import RESTART_DETECTOR_KEYS, Config
+from edge.service.systemd import Notifier
+
+log = logging.getLogger("edge.lifecycle")
+
+
+class Lifecycle:
+    """Hooks a :class:`~edge.service.listener.Listener` up to signals and systemd.
+
+    Args:
+        listener: the listener to run (its ``on_tick`` is taken over).
+        reload_config: returns the freshly loaded configuration (raises ``ConfigError``).
+        notifier: systemd notifier (default: from the environment; a no-op outside systemd).
+    """
+
+    def __init__(self, listener: Any, reload_config: Callable[[], Config] | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.listener = listener
+        self.reload_config = reload_config
+        self.notifier = notifier or Notifier()
+        wd = self.notifier.watchdog_s
+        self.ping_every_s = wd / 2.0 if wd else None
+        self.ready = False
+        self.reloads = 0
+        self._reload = threading.Event()
+        self._stopping = False
+        self._stop_requested = False
+        self._next_ping = 0.0
+        listener.on_tick = self.tick
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, signum: int, frame: Any) -> None:
+        # STOPPING=1 is sent from the processing loop (tick / run's end), never
+        # from here, so no watchdog ping of the loop can follow it.
+        self._stop_requested = True
+        self.listener.stop()
+
+    def _on_hup(self, signum: int, frame: Any) -> None:
+        self._reload.set()  # the work happens in tick(), on the processing thread
+
+    def _notify_stopping(self) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self.notifier.stopping()
+
+    def tick(self) -> None:
+        """Called by the listener on every pass of its processing loop."""
+        lis = self.listener
+        if not self.ready and (lis.health_state.inferences > 0 or lis.mic != "ok"):
+            self.ready = True
+            self.notifier.ready("listening" if lis.mic == "ok" else f"microphone {lis.mic}")
+        if self._stop_requested:
+            self._notify_stopping()
+        if self.ping_every_s is not None and not self._stopping:  # no pings once STOPPING=1 was sent
+            now = time.monotonic()
+            if now >= self._next_ping:
+                self._next_ping = now + self.ping_every_s
+                self.notifier.watchdog()
+        if self._reload.is_set():
+            self._reload.clear()
+            self.reload()
+
+    def reload(self) -> bool:
+        """Reload and apply the detector settings; True if applied."""
+        if self.reload_config is None:
+            log.warning("SIGHUP: no configuration file to reload")
+            return False
+        old = self.listener.cfg
+        try:
+            new = self.reload_config()
+            self.listener.reconfigure(new)
+        except ValueError as e:  # ConfigError is a ValueError; so is an unknown label
+            log.error("config reload rejected, keeping the running configuration: %s", e)
+            return False
+        self.reloads += 1
+        others = dataclasses.replace(new, detector=old.detector) != old
+        kept = [f"detector.{k}" for k in RESTART_DETECTOR_KEYS if getattr(new.detector, k) != getattr(old.detector, k)]
+        if others:
+            kept.append("other sections")
+        log.info("configuration reloaded from %s: detector settings applied%s", new.source_file,
+                 f"; changes to {' and '.join(kept)} need a restart" if kept else "")
+        return True
+
+    def run(self) -> Any:
+        """Install the handlers and run the listener to the end; returns its stats."""
+        self.install_signal_handlers()
+        try:
+            return self.listener.run()
+        finally:
+            self._notify_stopping()

@@ -1,0 +1,510 @@
+"""The one processing path: source -> ring -> resample -> log-mel -> blocks -> classifier -> detector -> sinks.
+
+``edge run`` (microphone or file), ``edge detect FILE`` and evaluation tools all
+use :class:`Listener`. Time is counted in samples at the model rate, so an
+event's onset/offset in seconds from stream start is exact; audio lost to a
+ring overrun is added as a gap so later events stay on the wall clock.
+
+Block ``b`` holds log-mel frames ``[b*F, (b+1)*F)`` (``F = contract.block_frames``),
+i.e. audio from ``b*F*hop/sr`` to ``(((b+1)*F-1)*hop + win)/sr`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge.detect.alarm_pattern import LABEL_PATTERNS, AlarmGate
+from edge.model.classifier import Classifier
+from edge.publish.clips import make_clip_recorder
+from edge.service.config import RESTART_DETECTOR_KEYS, Config, ConfigError, load_config
+from edge.model.contract import ModelContract
+from edge.detect.detector import Detector
+from edge.core.events import Event
+from edge.detect.familiarity import FamiliarityGate
+from edge.features.frontend import LogMelStream
+from edge.service.health import Health, trim_heap
+from edge.detect.home_background import BackgroundError, HomeBackground, OtherModelError
+from edge.capture.resample import make_resampler
+from edge.capture.ring import RingBuffer
+from edge.publish.sinks import BaseSink, Sink
+from edge.capture.supervisor import MicSupervisor, SignalGuard, mic_state
+
+LEVEL_FLOOR_DBFS = -120.0
+
+log = logging.getLogger("edge.pipeline")
+
+
+class Source(Protocol):
+    kind: str
+    sample_rate: int
+    ring: RingBuffer
+    overflows: int
+    start_wall: float
+    error: BaseException | None
+
+    @property
+    def finished(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+_EMPTY = np.zeros(0, dtype=np.float32)
+
+
+def level_dbfs(mean_square: float) -> float:
+    """20*log10(RMS) from a mean square, floored at -120 dBFS."""
+    if mean_square <= 0.0:
+        return LEVEL_FLOOR_DBFS
+    return max(LEVEL_FLOOR_DBFS, 10.0 * math.log10(mean_square))
+
+
+def hop_blocks(cfg: Config, block_s: float) -> int:
+    """Blocks per score hop; ``model.hop_s`` must be a whole number of model blocks."""
+    hop = cfg.model.hop_s
+    if hop is None:
+        return 1
+    ratio = hop / block_s
+    n = round(ratio)
+    if n < 1 or abs(ratio - n) > 1e-6:
+        raise ConfigError(
+            f"{cfg.source_file}: model.hop_s: expected a multiple of the model's block length ({block_s:g} s), "
+            f"got {hop:g}"
+        )
+    return int(n)
+
+
+def check_labels(cfg: Config, labels: Sequence[str]) -> None:
+    """Every label named in the detector section must exist in the model."""
+    known = ", ".join(labels)
+    for i, lab in enumerate(cfg.detector.labels or []):
+        if lab not in labels:
+            raise ConfigError(f"{cfg.source_file}: detector.labels[{i}]: unknown label {lab!r} (model labels: {known})")
+    for key in ("thresholds", "releases"):
+        for lab in getattr(cfg.detector, key):
+            if lab not in labels:
+                raise ConfigError(f"{cfg.source_file}: detector.{key}.{lab}: unknown label (model labels: {known})")
+
+
+def make_source(cfg: Config, model_rate: int) -> Any:
+    """The source named by ``audio.source``: ``mic`` or an audio file path."""
+    from edge.capture.sources import FileSource, MicSource
+
+    a = cfg.audio
+    if a.source == "mic":
+        return MicSource(a.device, a.sample_rate or model_rate, a.channel, a.block_s, a.buffer_s)
+    return FileSource(a.source, a.channel, a.realtime, a.block_s, a.buffer_s)
+
+
+@dataclass
+class Stats:
+    """Figures of one run. Times in seconds."""
+
+    audio_s: float = 0.0
+    busy_s: float = 0.0
+    blocks: int = 0
+    hops: int = 0
+    events: int = 0
+
+
+class CollectSink(BaseSink):
+    """Keeps every event in a list (evaluation, tests)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def event(self, ev: Event) -> None:
+        self.events.append(ev)
+
+
+ScoreHook = Callable[[float, float, np.ndarray], None]
+
+
+def model_detector_defaults(c: ModelContract) -> dict[str, object]:
+    """The model's tuned detector settings; the offset lag defaults to the window's look-back."""
+    return {"offset_lag_s": (c.window_blocks - 1) * c.block_seconds, **c.detector}
+
+
+class Listener:
+    """Runs a source through the classifier and detector into sinks until the source ends or ``stop`` is set.
+
+    Args:
+        cfg: validated configuration.
+        classifier: an open :class:`Classifier` (reused across runs; reset here).
+        sinks: receive events, levels and status.
+        source: a started-on-``run`` source (:class:`~edge.capture.sources.MicSource` or ``FileSource``).
+        on_scores: optional ``(block_start_s, block_end_s, scores)`` hook called every hop
+            once the classifier is ready (evaluation tools record score curves with it).
+        on_embedding: optional hook called with the hop's window embedding ``(embedding_dim,)``
+            right after ``on_scores``.
+    """
+
+    def __init__(self, cfg: Config, classifier: Classifier, sinks: Sequence[Sink], source: Source,
+                 on_scores: ScoreHook | None = None,
+                 on_embedding: Callable[[np.ndarray], None] | None = None) -> None:
+        c = classifier.contract
+        self.cfg = cfg
+        self.classifier = classifier
+        self.contract = c
+        self.sinks = list(sinks)
+        self.source = source
+        self.on_scores = on_scores
+        self.on_embedding = on_embedding
+        self.hop_blocks = hop_blocks(cfg, c.block_seconds)
+        check_labels(cfg, c.labels)
+        try:
+            self.detector = Detector(c.labels, cfg.detector, c.thresholds, c.model_version,
+                                     model_defaults=model_detector_defaults(c))
+        except ValueError as e:  # settings valid alone but not with this model's defaults
+            raise ConfigError(f"{cfg.source_file}: {e}") from None
+        # Optional DSP confirmation of the smoke (T3) / CO (T4) beep rhythm.
+        self.alarm_gate: AlarmGate | None = None
+        if cfg.detector.alarm_confirm:
+            self.alarm_gate = AlarmGate(c.frontend, [x for x in c.labels if x in LABEL_PATTERNS],
+                                        cfg.detector.alarm_fallback_s)
+        # Familiarity check: onsets of sounds unlike their label's training sounds are dropped.
+        protos = c.familiarity()
+        self.familiar = None if protos is None else FamiliarityGate.for_detector(protos, self.detector.cfg)
+        home = self._load_home(cfg)
+        if self.familiar is not None:
+            self.familiar.home = home
+        self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
+        self.rate = c.frontend.sample_rate
+        self.mel = LogMelStream(c.frontend)
+        self.resampler = make_resampler(source.sample_rate, self.rate)
+        self.stats = Stats()
+        self._frames = np.zeros((0, c.frontend.n_mels), dtype=np.float32)
+        self._lvl_rest = np.zeros(0, dtype=np.float32)
+        self._block_ms: deque[float] = deque()  # mean square per block, oldest trimmed each hop
+        self._lvl_blocks = 0  # blocks whose mean square is known
+        self._gap_s = 0.0  # audio lost to overruns, in seconds
+        self._expected = 0  # next ring index the consumer expects
+        self._t_start = 0.0
+        self._started = False
+        self._stop = threading.Event()
+        classifier.reset()
+        # Always-on: health counters, NaN/silence guard, microphone supervision, opt-in clips.
+        self.health_state = Health(model_version=c.model_version)
+        self.guard = SignalGuard(source.sample_rate, cfg.health.silent_after_s)
+        self.supervisor = MicSupervisor(source, cfg.health, self.guard) if hasattr(source, "reopen") else None
+        self.mic = "ok"
+        self.on_tick: Callable[[], None] | None = None  # called every loop pass (edge.service.lifecycle: watchdog, reload)
+        self.clips = make_clip_recorder(cfg, self.rate)
+
+    # -- control -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (thread-safe; e.g. from a signal handler)."""
+        self._stop.set()
+
+    def health(self) -> dict[str, Any]:
+        """:meth:`edge.service.health.Health.snapshot` of this run, plus source kind/rate and the active labels."""
+        h = self.health_state
+        h.processing_s, h.audio_s = self.stats.busy_s, self.stats.audio_s
+        h.dropped_samples = self.source.ring.lost
+        h.input_overflows = self.source.overflows
+        h.nonfinite_samples = self.guard.nonfinite
+        h.mic = self.mic
+        h.mic_reopens = self.supervisor.reopens if self.supervisor is not None else 0
+        h.onsets_held_back = self.familiar.held_back if self.familiar is not None else 0
+        for sink in self.sinks:
+            figures = getattr(sink, "health", None)
+            if callable(figures):  # the MQTT publisher: outbox depth and drops
+                d = figures()
+                h.outbox_depth = int(d.get("outbox_depth") or 0)  # None: the outbox file is unreadable now
+                h.outbox_dropped = int(d.get("outbox_dropped") or 0)
+        out = h.snapshot()
+        if not self._started:
+            out["uptime_s"] = 0.0
+        out.update(source=self.source.kind, source_rate=self.source.sample_rate,
+                   active=self.detector.active_labels())
+        return out
+
+    def reconfigure(self, new: Config) -> None:
+        """Apply the detector section of a reloaded configuration (SIGHUP) between two reads.
+
+        Except :data:`RESTART_DETECTOR_KEYS` (the alarm gate), which need a restart.
+
+        Raises :class:`ConfigError` (labels unknown to the model) and changes nothing then.
+        Offsets of events whose label is no longer enabled are emitted now.
+        """
+        check_labels(new, self.contract.labels)
+        home = self._load_home(new)  # re-read: it may have been learnt again at the same path
+        self._emit(self.detector.reconfigure(new.detector))
+        if self.familiar is not None:
+            self.familiar.configure(self.detector.cfg)
+            self.familiar.home = home
+        # The alarm gate holds onsets it has not confirmed yet; swapping it mid-event could
+        # drop an onset or an offset, so its two settings keep their running values.
+        running = self.cfg.detector
+        det = dataclasses.replace(new.detector, **{k: getattr(running, k) for k in RESTART_DETECTOR_KEYS})
+        self.cfg = dataclasses.replace(self.cfg, detector=det)
+
+    def _load_home(self, cfg: Config) -> HomeBackground | None:
+        """The home background named by ``detector.home_background`` (ConfigError if unusable)."""
+        path = cfg.detector.home_background
+        if path is None:
+            return None
+        where = f"{cfg.source_file}: detector.home_background"
+        if self.familiar is None:
+            raise ConfigError(f"{where}: the model carries no prototypes to compare it with (set it to null)")
+        try:
+            return HomeBackground.load(path, self.contract)
+        except OtherModelError as e:
+            # After a model upgrade: keep listening (smoke alarms matter more than a few false
+            # alarms), say so, and let `edge doctor` fail until it is learnt again.
+            log.warning("%s: %s; listening without it", where, e)
+            return None
+        except BackgroundError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    def _check_mic(self) -> None:
+        """Follow the microphone state; a change is logged and reported at once."""
+        state = mic_state(self.supervisor, self.guard)
+        if state == self.mic:
+            return
+        old, self.mic = self.mic, state
+        if state == "silent":
+            log.warning("microphone silent: only zeros/NaN for %g s", self.cfg.health.silent_after_s)
+        elif state == "ok" and old == "silent":
+            log.info("microphone: sound again")
+        if state == "lost":
+            self._emit(self.detector.flush(), final=True)  # nothing can be heard now: end what was sounding
+        self._status()
+
+    # -- main loop ---------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> Stats:
+        """Process until the source is exhausted or ``stop``/:meth:`stop` is set; then flush.
+
+        Every open event is ended before this returns, and every sink is closed.
+        """
+        stop_ev = stop or self._stop
+        ring = self.source.ring
+        status_every = self.cfg.mqtt.status_interval_s
+        for s in self.sinks:
+            s.start()
+        self._t_start = time.monotonic()
+        self.health_state.started_mono = self._t_start
+        self._started = True
+        try:
+            self.source.start()
+            self.detector.start_wall = self.source.start_wall
+            if self.supervisor is not None:
+                self.supervisor.start()
+            next_status = time.monotonic() + status_every
+            max_read = max(1, int(self.source.sample_rate))  # at most 1 s per step keeps latency low
+            # A block cannot be scored before all its samples are in, so reading
+            # less than a block only multiplies per-call overhead (live capture
+            # delivers 50 ms callbacks); latency is unchanged.
+            min_read = max(1, int(self.contract.block_samples * self.source.sample_rate
+                                  / self.contract.frontend.sample_rate))
+            while not (stop_ev.is_set() or self._stop.is_set()):
+                have = ring.available
+                if 0 < have < min_read and not ring.closed:
+                    stop_ev.wait(min(0.1, (min_read - have) / self.source.sample_rate))
+                    have = ring.available
+                if have >= min_read or ring.closed or (stop_ev.is_set() or self._stop.is_set()):
+                    start, x = ring.read(max_read)
+                else:
+                    x = _EMPTY
+                if x.size:
+                    self.feed(start, x)
+                elif ring.closed:
+                    break
+                elif have == 0:
+                    ring.wait(0.1)
+                self._check_mic()
+                if self.on_tick is not None:
+                    self.on_tick()
+                now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + status_every
+                    self._status()
+            err = self.source.error
+            if err is not None:
+                raise err
+            if not ring.closed:
+                # Stopped (SIGTERM): stop capture, then process what was already captured.
+                if self.supervisor is not None:
+                    self.supervisor.stop()
+                self.source.stop()
+                # In reads of at most max_read, like the loop: one read of a full ring (seconds
+                # of audio) would be the largest allocation of the whole run.
+                while True:
+                    start, x = ring.read(max_read)
+                    if not x.size:
+                        break
+                    self.feed(start, x)
+            # End of stream: drain the resampler's tail too.
+            t0 = time.perf_counter()
+            self._process(self.resampler.flush())
+            self.stats.busy_s += time.perf_counter() - t0
+        finally:
+            if self.supervisor is not None:
+                self.supervisor.stop()
+            self.source.stop()
+            self._emit(self.detector.flush(), final=True)
+            self._status()
+            for s in self.sinks:
+                s.close()
+        return self.stats
+
+    def feed(self, start_index: int, x: np.ndarray) -> None:
+        """Process source-rate samples whose first sample has ring index ``start_index``."""
+        t0 = time.perf_counter()
+        gaps = getattr(self.source, "gaps", None)  # microphone outages: (ring index, seconds missing)
+        while gaps and gaps[0][0] < start_index + x.shape[0]:
+            self._gap_s += gaps.popleft()[1]
+        if start_index > self._expected:
+            self._gap_s += (start_index - self._expected) / self.source.sample_rate
+        self._expected = start_index + x.shape[0]
+        x = self.guard.clean(x)  # NaN/inf never reach the model
+        self._process(self.resampler.push(x))
+        self.stats.busy_s += time.perf_counter() - t0
+
+    # -- signal path -------------------------------------------------------------------
+    def _process(self, y: np.ndarray) -> None:
+        if y.size == 0:
+            return
+        c = self.contract
+        self.stats.audio_s += y.shape[0] / self.rate
+        if self.clips is not None:
+            self.clips.feed(y)
+        self._levels(y)
+        new = self.mel.push(y)
+        if new.shape[0]:
+            fp = self.contract.frontend
+            self._t_frames = (((self.mel.frames_emitted - 1) * fp.hop_length + fp.win_length) / fp.sample_rate
+                              + self._gap_s)
+            if self.alarm_gate is not None:
+                self.alarm_gate.push_frames(new, self._t_frames)
+            self._frames = np.concatenate((self._frames, new)) if self._frames.shape[0] else new
+        bf = c.block_frames
+        n_blocks = self._frames.shape[0] // bf
+        for i in range(n_blocks):
+            self._block(self._frames[i * bf : (i + 1) * bf])
+        if n_blocks:
+            self._frames = self._frames[n_blocks * bf :].copy()
+
+    def _levels(self, y: np.ndarray) -> None:
+        """Mean square of each block's own (non-overlapping) ``block_samples`` of audio."""
+        bs = self.contract.block_samples
+        buf = np.concatenate((self._lvl_rest, y)) if self._lvl_rest.size else y
+        m = buf.shape[0] // bs
+        if m:
+            seg = buf[: m * bs].reshape(m, bs)
+            # float64 accumulation without a float64 copy of the audio
+            self._block_ms.extend((np.einsum("ij,ij->i", seg, seg, dtype=np.float64) / bs).tolist())
+            self._lvl_blocks += m
+        self._lvl_rest = buf[m * bs :].copy()
+
+    def _block(self, block: np.ndarray) -> None:
+        c = self.contract
+        fp = c.frontend
+        b = self.stats.blocks
+        scores, emb = self.classifier.push_block(block)
+        self.health_state.note_inference()
+        self.stats.blocks = b + 1
+        if not self.classifier.ready or (b + 1) % self.hop_blocks:
+            return
+        self.stats.hops += 1
+        start = (b * c.block_frames * fp.hop_length) / fp.sample_rate + self._gap_s
+        end = (((b + 1) * c.block_frames - 1) * fp.hop_length + fp.win_length) / fp.sample_rate + self._gap_s
+        # Mean square over the hop's own blocks. Levels run ahead of the mel frames (a block's
+        # samples arrive before its last frame completes), so index them by block number.
+        first_known = self._lvl_blocks - len(self._block_ms)
+        while self._block_ms and first_known < b + 1 - self.hop_blocks:
+            self._block_ms.popleft()
+            first_known += 1
+        lo = max(b + 1 - self.hop_blocks - first_known, 0)
+        hi = min(b + 1 - first_known, len(self._block_ms))
+        ms = sum(self._block_ms[i] for i in range(lo, hi)) / (hi - lo) if hi > lo else 0.0
+        dbfs = level_dbfs(ms)
+        if self.on_scores is not None:
+            self.on_scores(start, end, scores)
+        if self.on_embedding is not None:
+            self.on_embedding(emb)
+        if self.familiar is not None:
+            self.familiar.push(emb)
+        self._emit(self.detector.update(scores, start, end, dbfs))
+        order = np.argsort(scores)[::-1][:3]
+        top = [(c.labels[i], round(float(scores[i]), 4)) for i in order]
+        for s in self.sinks:
+            s.level(dbfs, top, end)
+
+    def _emit(self, events: list[Event], final: bool = False) -> None:
+        if self.familiar is not None and events:
+            held, as_home = self.familiar.held_back, self.familiar.held_as_home
+            events = self.familiar.filter(events)
+            if self.familiar.held_as_home > as_home:
+                log.debug("onset held back: sounds like this home's learnt background (detector.home_background)")
+            elif self.familiar.held_back > held:
+                log.debug("onset held back: unlike its label's training sounds (similarity %s < %.3f)",
+                          self.familiar.last_similarity, self.familiar.min_similarity)
+        if self.alarm_gate is not None:
+            events = self.alarm_gate.filter(events, self._t_frames, final=final)
+        for ev in events:
+            if ev.state == "off":
+                self.stats.events += 1
+            else:
+                self.health_state.note_event(ev.label, ev.onset_time)
+                if self.clips is not None:
+                    self.clips.trigger(dataclasses.replace(ev, onset=ev.onset - self._gap_s))
+            for s in self.sinks:
+                s.event(ev)
+
+    def _status(self) -> None:
+        trim_heap()
+        h = self.health()
+        for s in self.sinks:
+            s.status(h)
+
+
+def load_classifier(cfg: Config, model: str | Path | None = None) -> Classifier:
+    """Open the model named by ``model``, else ``model.path``, else the bundled model."""
+    from edge.core.paths import bundled_model
+
+    path = model or cfg.model.path or bundled_model()
+    return Classifier(path, threads=cfg.model.threads)
+
+
+def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
+                model: Classifier | str | Path | None = None, *, sinks: Sequence[Sink] = (),
+                on_scores: ScoreHook | None = None,
+                on_embedding: Callable[[np.ndarray], None] | None = None) -> list[Event]:
+    """Run one audio file through the listener as fast as possible.
+
+    Args:
+        path: audio file (WAV; FLAC etc. with soundfile).
+        cfg: a :class:`Config`, a config file path, or None for defaults.
+        model: an already-open :class:`Classifier` (cheapest for many files), a model path,
+            or None for ``cfg.model.path`` / the bundled model.
+        sinks: extra sinks that also receive everything.
+        on_scores: per-hop score hook, see :class:`Listener`.
+        on_embedding: per-hop window-embedding hook, called right after ``on_scores``.
+
+    Returns one completed event per detected sound (the ``state == "off"`` events:
+    onset, offset, peak and mean score), in the order they ended. Times are seconds
+    from the start of the file.
+    """
+    from edge.capture.sources import FileSource
+
+    if not isinstance(cfg, Config):
+        cfg = load_config(cfg)
+    clf = model if isinstance(model, Classifier) else load_classifier(cfg, model)
+    a = cfg.audio
+    source = FileSource(path, channel=a.channel, realtime=False, block_s=a.block_s, buffer_s=a.buffer_s)
+    collect = CollectSink()
+    Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores, on_embedding=on_embedding).run()
+    return [e for e in collect.events if e.state == "off"]
