@@ -409,10 +409,10 @@ def child_chain(a: argparse.Namespace) -> None:
     import resource
 
     from edge.model.classifier import Classifier
+    from edge.publish.sinks import JsonLinesSink
     from edge.service.config import load_config
     from edge.service.health import cpu_seconds, peak_rss_bytes, rss_bytes
     from edge.service.listener import Listener, make_source
-    from edge.publish.sinks import JsonLinesSink
 
     t_imports = time.time() - spawn
 
@@ -762,8 +762,8 @@ def run_bench(a: argparse.Namespace) -> int:
     import numpy as np
     import onnxruntime as ort
 
-    from edge.model.contract import read_contract
     from edge.features.frontend import LogMelStream
+    from edge.model.contract import read_contract
 
     results: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))

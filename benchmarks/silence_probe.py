@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.model.classifier import Classifier
 from edge.features.frontend import logmel
+from edge.model.classifier import Classifier
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS_DBFS = (None, -90.0, -60.0)  # None: digital silence

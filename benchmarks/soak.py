@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from edge.capture.audiofile import open_audio, write_wav  # noqa: E402
+from edge.capture.sources import FileSource  # noqa: E402
 from edge.model.classifier import Classifier  # noqa: E402
+from edge.publish.sinks import BaseSink  # noqa: E402
 from edge.service.config import parse_config  # noqa: E402
 from edge.service.health import rss_bytes  # noqa: E402
 from edge.service.listener import Listener  # noqa: E402
-from edge.publish.sinks import BaseSink  # noqa: E402
-from edge.capture.sources import FileSource  # noqa: E402
 
 SR = 16000
 

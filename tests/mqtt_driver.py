@@ -19,10 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.service.config import Config, parse_config  # noqa: E402
-from edge.model.contract import ModelContract  # noqa: E402
 from edge.core.events import Event  # noqa: E402
 from edge.features.frontend import FrontendParams  # noqa: E402
+from edge.model.contract import ModelContract  # noqa: E402
+from edge.service.config import Config, parse_config  # noqa: E402
 
 LABELS = ("smoke_alarm", "co_alarm", "glass_breaking", "baby_crying", "dog_bark", "speech")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.synth import alarms as sa
-from edge.detect.alarm_pattern import T3, T4, AlarmConfirmer, AlarmGate, confirm_pattern
 from edge.core.events import Event
+from edge.detect.alarm_pattern import T3, T4, AlarmConfirmer, AlarmGate, confirm_pattern
 from edge.features.frontend import FrontendParams, LogMelStream, logmel
+from edge.synth import alarms as sa
 
 P = FrontendParams()
 SR = P.sample_rate

@@ -16,11 +16,12 @@ import numpy as np
 from broker import mosquitto  # noqa: F401  (fixture)
 from conftest import bursts
 
-from edge.model.classifier import Classifier
-from edge.service.config import parse_config
-from edge.publish.discovery import Topics, discovery_messages
-from edge.service.listener import CollectSink, Listener
 from edge.capture.sources import FileSource
+from edge.model.classifier import Classifier
+from edge.publish.discovery import Topics, discovery_messages
+from edge.publish.sinks import CollectSink
+from edge.service.config import parse_config
+from edge.service.listener import Listener
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 16000

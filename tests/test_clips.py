@@ -2,8 +2,8 @@ import wave
 
 import numpy as np
 
-from edge.publish.clips import ClipRecorder
 from edge.core.events import Event
+from edge.publish.clips import ClipRecorder
 
 
 def _onset(t: float, label: str = "dog_bark", i: int = 0) -> Event:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edge.service.config import DetectorConfig
 from edge.detect.detector import Detector
+from edge.service.config import DetectorConfig
 
 LABELS = ("dog", "alarm", "water")
 BLOCK = 0.1  # seconds per hop in these tests

@@ -18,12 +18,12 @@ from tinymodel import DEFAULT_CENTRES_HZ, DEFAULT_LABELS, build_tiny_model  # no
 
 from edge import cli  # noqa: E402
 from edge.capture.audiofile import write_wav  # noqa: E402
-from edge.service.config import load_config, parse_config  # noqa: E402
-from edge.evaluate import stream as st  # noqa: E402
 from edge.cli import eval_stream as stream_command  # noqa: E402
+from edge.evaluate import stream as st  # noqa: E402
 from edge.evaluate.soundscape import SceneSettings, generate  # noqa: E402
 from edge.evaluate.tune import Objective, apply_tuned, new_detector, replay, to_yaml, tune  # noqa: E402
-from edge.service.listener import Classifier  # noqa: E402
+from edge.model.classifier import Classifier  # noqa: E402
+from edge.service.config import load_config, parse_config  # noqa: E402
 
 SR = 16000
 

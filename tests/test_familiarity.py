@@ -8,15 +8,16 @@ import pytest
 from conftest import bursts, tone
 from tinymodel import build_tiny_model
 
-from edge.model.classifier import Classifier
-from edge.service.config import parse_config
-from edge.model.contract import ContractError, read_contract, save_with_contract
 from edge.core.events import Event
-from edge.detect.familiarity import FamiliarityGate, Prototypes
-from edge.features.frontend import logmel
+from edge.detect.familiarity import FamiliarityGate
 from edge.detect.home_background import fingerprint as fingerprint_of
-from edge.service.listener import detect_file
+from edge.features.frontend import logmel
+from edge.model.classifier import Classifier
+from edge.model.contract import ContractError, read_contract, save_with_contract
+from edge.model.prototypes import Prototypes
 from edge.publish.sinks import BaseSink
+from edge.service.config import parse_config
+from edge.service.listener import detect_file
 
 SR = 16000
 
@@ -157,8 +158,8 @@ def test_tuning_replay_applies_the_familiarity_check_exactly_as_the_listener(fam
 
 
 def test_sighup_reload_changes_the_familiarity_threshold(familiar_model):
-    from edge.service.listener import Listener
     from edge.capture.sources import FileSource
+    from edge.service.listener import Listener
 
     model, wav = familiar_model
     clf = Classifier(model)
@@ -280,9 +281,9 @@ def test_unusable_home_background_is_a_one_line_error_naming_the_setting(familia
 
 
 def test_reload_rereads_the_home_background_and_a_bad_one_changes_nothing(familiar_model, learn, tmp_path):
+    from edge.capture.sources import FileSource
     from edge.service.config import ConfigError
     from edge.service.listener import Listener
-    from edge.capture.sources import FileSource
 
     model, mix = familiar_model
     out = tmp_path / "home.npz"

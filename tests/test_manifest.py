@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.evaluate.clips import EvalError, read_eval_manifest
 from edge.corpus.manifest import ManifestError, read_rows
+from edge.evaluate.clips import EvalError, read_eval_manifest
 from edge.train.data import DataError, read_manifest
 
 

@@ -36,7 +36,8 @@ import json, subprocess, sys, threading, time
 import numpy as np
 from edge.model.classifier import Classifier
 from edge.service.config import parse_config
-from edge.service.listener import CollectSink, Listener, make_source
+from edge.publish.sinks import CollectSink
+from edge.service.listener import Listener, make_source
 from edge.capture.sources import MicSource
 
 model, wav = sys.argv[1], sys.argv[2]
@@ -159,9 +160,9 @@ def test_learn_background_from_the_microphone_stops_on_time_or_on_ctrl_c_and_kee
         pulse, tmp_path):
     import signal
 
-    from edge.model.classifier import Classifier
-    from edge.detect.home_background import HomeBackground
     from edge.core.paths import bundled_model
+    from edge.detect.home_background import HomeBackground
+    from edge.model.classifier import Classifier
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("audio:\n  device: pulse\n")

@@ -23,8 +23,8 @@ from broker import (  # noqa: F401  (pytest fixtures)
 )
 from mqtt_driver import make_config, make_contract, make_event
 
-from edge.service.config import ConfigError
 from edge.publish.mqtt import MqttPublisher
+from edge.service.config import ConfigError
 
 DRIVER = str(Path(__file__).with_name("mqtt_driver.py"))
 ROOT = "homesound/testdev"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.service.config import ConfigError
 from edge.publish.outbox import Outbox, default_outbox_path
+from edge.service.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from conftest import bursts
 
-from edge.model.classifier import Classifier
-from edge.service.config import ConfigError, parse_config
-from edge.service.listener import CollectSink, Listener, detect_file, level_dbfs
 from edge.capture.sources import FileSource
+from edge.features.level import level_dbfs
+from edge.model.classifier import Classifier
+from edge.publish.sinks import CollectSink
+from edge.service.config import ConfigError, parse_config
+from edge.service.listener import Listener, detect_file
 
 # Tiny model: block 0.1 s, window 2 blocks (0.215 s): offsets trail the sound by up to one window.
 SPEC = [(500.0, 1.0, 2.0), (2000.0, 3.0, 3.6)]
@@ -125,7 +127,7 @@ def test_lost_audio_keeps_event_times_on_the_stream_clock(tiny_model, tmp_path):
     sink = CollectSink()
 
     class Dummy:  # feed() is driven directly; only the rate and counters are read
-        kind, sample_rate, overflows, error = "test", sr, 0, None
+        kind, sample_rate, overflows, error, gaps = "test", sr, 0, None, ()
 
     lis = Listener(cfg, clf, [sink], Dummy())
     lis.feed(0, x[: sr])             # 0-1 s

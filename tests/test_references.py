@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.yamnet import scorer as ym
 from edge.corpus.metrics import clip_metrics, confusion_matrix, macro_f1
 from edge.evaluate.references import BACKGROUND, EVENT_LABELS, LABELS, decide, main, tune_thresholds
+from edge.yamnet import scorer as ym
 
 DATA = ym.REPO_ROOT.parent / "shared" / "data" / "homesounds"
 

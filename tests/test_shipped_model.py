@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.features.frontend import FrontendParams, logmel
 from edge.model.classifier import Classifier
 from edge.model.contract import read_contract
-from edge.features.frontend import FrontendParams, logmel
 from edge.synth.alarms import synth_alarm
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -70,8 +70,8 @@ def test_streaming_calls_equal_a_fresh_window_computation(name: str) -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_carries_stream_tuned_detector_defaults_the_listener_uses(name: str) -> None:
-    from edge.service.config import load_config
     from edge.evaluate.tune import new_detector
+    from edge.service.config import load_config
 
     c = read_contract(MODELS / name)
     d = c.detector
@@ -86,8 +86,8 @@ def test_shipped_model_carries_stream_tuned_detector_defaults_the_listener_uses(
 
 
 def test_doctor_shows_the_bundled_models_tuned_detector_defaults() -> None:
-    from edge.service.config import load_config
     from edge.cli.doctor import PASS, check_model
+    from edge.service.config import load_config
 
     status, _msg, details, _rate = check_model(load_config(None))
     assert status == PASS
@@ -110,9 +110,9 @@ def test_shipped_model_carries_familiarity_prototypes_except_for_safety_sounds(n
 
 
 def test_shipped_model_keeps_the_demo_alarms_and_doctor_reports_the_familiarity_check() -> None:
+    from edge.cli.doctor import check_model
     from edge.core.paths import demo_recording
     from edge.service.config import load_config
-    from edge.cli.doctor import check_model
     from edge.service.listener import detect_file
 
     # Smoke and CO are never held back; nothing else fires on the demo room noise.
@@ -124,9 +124,9 @@ def test_shipped_model_keeps_the_demo_alarms_and_doctor_reports_the_familiarity_
 
 def test_doctor_reports_a_learnt_home_background_and_fails_on_a_missing_one(tmp_path) -> None:
     from edge import cli
+    from edge.cli.doctor import FAIL, PASS, check_model
     from edge.core.paths import demo_recording
     from edge.service.config import parse_config
-    from edge.cli.doctor import FAIL, PASS, check_model
 
     out = tmp_path / "home.npz"
     assert cli.main(["learn-background", "--source", str(demo_recording()), "--seconds", "5", "--out", str(out)]) == 0

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import edge.capture.supervisor as sup
-from edge.service.config import HealthConfig
 from edge.capture.ring import RingBuffer
 from edge.capture.supervisor import MicSupervisor, SignalGuard
+from edge.service.config import HealthConfig
 
 SR = 16000
 

@@ -74,8 +74,8 @@ def test_batch_teacher_target_is_the_patch_nearest_the_crop_start() -> None:
 
 def test_teacher_scores_from_yamnet_are_cached(tmp_path) -> None:  # noqa: ANN001
     pytest.importorskip("ai_edge_litert", reason="YAMNet needs the 'eval' extra (ai-edge-litert)")
-    from edge.yamnet.scorer import yamnet_available
     from edge.train.teacher import teacher_scores
+    from edge.yamnet.scorer import yamnet_available
 
     reason = yamnet_available()
     if reason:

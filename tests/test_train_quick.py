@@ -27,8 +27,8 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: dict) -> None:
-    from edge.model.classifier import Classifier
     from edge.features.frontend import logmel
+    from edge.model.classifier import Classifier
     from edge.synth.alarms import synth_alarm
 
     clf = Classifier(quick_run["int8_path"])
@@ -50,8 +50,8 @@ def test_quick_recipe_ships_an_int8_model_the_runtime_loads_and_runs(quick_run: 
 
 
 def test_quick_model_carries_prototypes_for_the_familiarity_check_but_none_for_safety_sounds(quick_run: dict) -> None:
+    from edge.detect.labels import NEVER_HELD
     from edge.model.classifier import Classifier
-    from edge.detect.familiarity import NEVER_HELD
 
     c = Classifier(quick_run["int8_path"]).contract
     p = c.familiarity()
@@ -156,8 +156,8 @@ def test_recipe_without_its_teacher_says_so_and_trains_without_distillation(tmp_
 def test_recipe_with_the_yamnet_teacher_trains_an_auxiliary_head_it_does_not_export(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from edge.yamnet.scorer import yamnet_available
     from edge.train.recipe import QUICK, train
+    from edge.yamnet.scorer import yamnet_available
 
     reason = yamnet_available()
     if reason:

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from edge.service.config import DetectorConfig
 from edge.evaluate import yamnet_stream as ys
 from edge.evaluate.stream import SceneRun
+from edge.service.config import DetectorConfig
 
 
 def _run(scores, hop=0.48):

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.model.contract import ModelContract, write_contract
 from edge.features.frontend import FrontendParams, mel_filterbank
+from edge.model.contract import ModelContract, write_contract
 
 DEFAULT_LABELS = ("low_tone", "mid_tone", "high_tone")
 DEFAULT_CENTRES_HZ = (500.0, 1000.0, 2000.0)

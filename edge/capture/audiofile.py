@@ -18,12 +18,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from edge.core.errors import EdgeError
 from edge.core.logutil import one_line
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 
 
-class AudioFileError(ValueError):
+class AudioFileError(EdgeError, ValueError):
     """An audio file is missing, unreadable or in an unsupported format."""
 
 

@@ -13,17 +13,55 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from edge.capture.audiofile import open_audio
-from edge.core.logutil import one_line
 from edge.capture.ring import RingBuffer
+from edge.core.errors import EXIT_FAILURE, EdgeError
+from edge.core.logutil import one_line
 
 
-class SourceError(RuntimeError):
+class SourceError(EdgeError, RuntimeError):
     """The audio source cannot be opened; the message is one line."""
+
+    exit_code = EXIT_FAILURE
+
+
+class Source(Protocol):
+    """What the listener reads: a ring of mono float32 samples at ``sample_rate`` Hz, filled by a producer.
+
+    :class:`MicSource` and :class:`FileSource` are the two sources; the listener supervises (reopens)
+    a :class:`MicSource` only.
+    """
+
+    kind: str  # "mic" or "file"
+    sample_rate: int  # Hz of the samples in the ring
+    ring: RingBuffer
+    overflows: int  # callbacks the driver flagged as having lost input
+    start_wall: float  # Unix time (s) of the first sample
+    error: BaseException | None  # what ended the producer, re-raised by the consumer
+    #: (ring index, seconds): audio time missing before that index (microphone outages)
+    gaps: deque[tuple[int, float]]
+
+    @property
+    def finished(self) -> bool:
+        """No more samples will come (end of file)."""
+        ...
+
+    @property
+    def duration_s(self) -> float | None:
+        """Length of the recording in seconds; None for a live input."""
+        ...
+
+    def start(self) -> None:
+        """Start producing (opens the stream / starts the reader thread)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop producing and close the ring (idempotent)."""
+        ...
 
 
 def _to_mono(block: np.ndarray, channel: int | None, where: str) -> np.ndarray:
@@ -76,6 +114,7 @@ class FileSource:
         self.last_callback = 0.0
         self.start_wall = 0.0
         self.error: BaseException | None = None
+        self.gaps: deque[tuple[int, float]] = deque()  # a file has no outages
         self._stop = threading.Event()
         self._first = threading.Event()
         self._thread: threading.Thread | None = None
@@ -83,6 +122,10 @@ class FileSource:
     @property
     def finished(self) -> bool:
         return self.ring.closed
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.reader.duration_s
 
     def start(self) -> None:
         self.start_wall = time.time()
@@ -246,6 +289,10 @@ class MicSource:
     @property
     def finished(self) -> bool:
         return False
+
+    @property
+    def duration_s(self) -> float | None:
+        return None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         # Runs on PortAudio's thread: copy and return. No locks, no allocation on the normal path.

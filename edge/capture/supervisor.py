@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.service.config import HealthConfig
+from edge.capture.settings import HealthConfig
 from edge.core.logutil import one_line
 
 log = logging.getLogger("edge.mic")

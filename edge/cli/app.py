@@ -12,7 +12,6 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 # The listener's budget is a fraction of one core: BLAS thread pools only add
@@ -22,6 +21,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from edge import __version__  # noqa: E402  (after the thread settings above)
+from edge.cli.common import add_config_and_model, check_file_length  # noqa: E402
+from edge.core.errors import EXIT_FAILURE, EXIT_USAGE, EdgeError  # noqa: E402
 from edge.publish.sinks import BaseSink, SinkError  # noqa: E402
 
 # Modules exposing ``register(subparsers)``; each adds its own subcommand(s).
@@ -32,25 +33,6 @@ EXTRA_COMMAND_MODULES: list[str] = [
     "edge.cli.bench",
     "edge.cli.learn",
 ]
-
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """A one-line problem for the user; ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from edge.capture.audiofile import AudioFileError
-    from edge.service.config import ConfigError
-    from edge.model.contract import ContractError
-
-    return (ConfigError, ContractError, AudioFileError)
-
 
 def build_sinks(cfg: Any, contract: Any, stdout_only_offsets: bool = False) -> list[Any]:
     """Sinks from the config. ---- MQTT hookup ----
@@ -66,7 +48,7 @@ def build_sinks(cfg: Any, contract: Any, stdout_only_offsets: bool = False) -> l
         try:
             from edge.publish.mqtt import MqttPublisher  # type: ignore[attr-defined]
         except ImportError:
-            raise UserError(f"{cfg.source_file}: mqtt.enabled: the MQTT publisher is not available in this build") \
+            raise EdgeError(f"{cfg.source_file}: mqtt.enabled: the MQTT publisher is not available in this build") \
                 from None
         sinks.append(MqttPublisher(cfg, contract))
     stdout = cfg.output.stdout if cfg.output.stdout is not None else not cfg.mqtt.enabled
@@ -83,7 +65,6 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.service.listener import Listener, load_classifier, make_source
-    from edge.capture.sources import SourceError
 
     overrides: dict[str, Any] = {}
     if args.source:
@@ -96,35 +77,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["logging.verbose"] = True
     cfg = _load(args, overrides)
     clf = load_classifier(cfg)
-    try:
-        source = make_source(cfg, clf.contract.frontend.sample_rate)
-    except SourceError as e:
-        raise UserError(str(e), code=1) from None
-    _check_file_length(source, clf.contract.window_seconds)
+    source = make_source(cfg, clf.contract.frontend.sample_rate)
+    check_file_length(source, clf.contract.window_seconds)
     sinks = build_sinks(cfg, clf.contract)
     if cfg.logging.verbose:
         sinks.append(_StderrStatus())
     listener = Listener(cfg, clf, sinks, source)
     # SIGTERM/SIGINT stop cleanly, SIGHUP reloads the detector settings, systemd notification.
-    from edge.service.lifecycle import Lifecycle
     from edge.core.logutil import setup_logging
+    from edge.service.lifecycle import Lifecycle
 
     setup_logging(cfg.logging.level)
-    try:
-        Lifecycle(listener, (lambda: _load(args, overrides)) if args.config else None).run()
-    except SourceError as e:
-        raise UserError(str(e), code=1) from None
+    Lifecycle(listener, (lambda: _load(args, overrides)) if args.config else None).run()
     return 0
-
-
-def _check_file_length(source: Any, window_s: float, code: int = 1) -> None:
-    """A file shorter than the model's window would end without one score and without a word."""
-    reader = getattr(source, "reader", None)
-    if reader is None or reader.duration_s >= window_s:
-        return
-    source.stop()
-    raise UserError(f"{source.path}: {reader.duration_s:.3f} s of audio is shorter than the model's "
-                    f"{window_s:.3f} s window: nothing to classify", code=code)
 
 
 class _StderrStatus(BaseSink):
@@ -137,9 +102,9 @@ class _StderrStatus(BaseSink):
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from edge.service.listener import Listener, load_classifier
-    from edge.publish.sinks import JsonLinesSink
     from edge.capture.sources import FileSource, SourceError
+    from edge.publish.sinks import JsonLinesSink
+    from edge.service.listener import Listener, load_classifier
 
     overrides: dict[str, Any] = {"audio.source": args.file, "audio.realtime": False}
     if args.model:
@@ -149,9 +114,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     a = cfg.audio
     try:
         source = FileSource(args.file, a.channel, False, max(a.block_s, 0.25), a.buffer_s)
-    except SourceError as e:
-        raise UserError(str(e)) from None
-    _check_file_length(source, clf.contract.window_seconds, code=2)
+    except SourceError as e:  # a file's problem is bad input here (2), as for every other file command
+        raise EdgeError(str(e)) from None
+    check_file_length(source, clf.contract.window_seconds, code=EXIT_USAGE)
     # One line per completed sound, printed as soon as it ends.
     Listener(cfg, clf, [JsonLinesSink(sys.stdout, only_offsets=True)], source).run()
     return 0
@@ -174,7 +139,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
         devices = list_input_devices()
     except OSError as e:  # PortAudio library missing
-        raise UserError(f"cannot list audio devices: {e}", code=1) from None
+        raise EdgeError(f"cannot list audio devices: {e}", exit_code=EXIT_FAILURE) from None
     if not devices:
         print("No audio input devices found.")
         return 0
@@ -189,12 +154,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print(f"{mark} {d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:g} Hz, "
               f"{d['hostapi']})")
     return 0
-
-
-def add_config_and_model(p: argparse.ArgumentParser) -> None:
-    """The ``--config`` and ``--model`` options shared by the commands that run the listener."""
-    p.add_argument("--config", metavar="FILE", help="configuration file (YAML; default: built-in defaults)")
-    p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
@@ -248,16 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
-    except UserError as e:
-        print(f"edge: {e}", file=sys.stderr)
-        return e.code
-    except _expected_errors() as e:
-        print(f"edge: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except SinkError as e:
-        _silence_stdout()  # what is still buffered for stdout would fail again at exit
-        print(f"edge: {e}", file=sys.stderr)
-        return 1
+    except EdgeError as e:  # the one place an expected problem becomes one line and an exit status
+        if isinstance(e, SinkError):
+            _silence_stdout()  # what is still buffered for stdout would fail again at exit
+        print(f"{getattr(args, 'error_prefix', 'edge')}: {e}", file=sys.stderr)
+        return e.exit_code
     except BrokenPipeError:
         # The reader went away (e.g. `edge detect f.wav | head`): not an error, and no noise at exit.
         _silence_stdout()

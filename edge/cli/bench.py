@@ -40,9 +40,9 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     bench = _bench_module()
     if bench is None:
-        from edge.cli.app import UserError
+        from edge.core.errors import EdgeError
 
-        raise UserError("bench: benchmarks/bench.py not found; `edge bench` runs from a source checkout")
+        raise EdgeError("bench: benchmarks/bench.py not found; `edge bench` runs from a source checkout")
     if getattr(args, "child", None) == "chain":
         bench.child_chain(args)
         return 0

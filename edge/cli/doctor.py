@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
                                    "runs it once on silence, prints its contract) and the MQTT broker (connects "
                                    "with the configured credentials/TLS). One PASS/FAIL/SKIP line per check; "
                                    "exit status 0 only if no check failed.")
-    from edge.cli.app import add_config_and_model
+    from edge.cli.common import add_config_and_model
 
     add_config_and_model(p)
     p.add_argument("--listen", metavar="SECONDS", type=float, default=1.0,
@@ -69,8 +69,8 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
     """Load the model, run it once on a window of silence; ``(status, message, contract lines, sample rate)``."""
     import numpy as np
 
-    from edge.model.contract import ContractError
     from edge.features.frontend import LogMelStream
+    from edge.model.contract import ContractError
     from edge.service.listener import load_classifier
 
     try:
@@ -110,8 +110,9 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
         details.append("familiarity check: off (the model carries no prototypes)")
     else:
         from edge.detect.familiarity import familiarity_threshold
+        from edge.detect.settings import for_model
 
-        thr_now = familiarity_threshold(cfg.detector, protos)
+        thr_now = familiarity_threshold(for_model(cfg.detector, c))
         state = "off (detector.min_similarity: 0)" if thr_now < 0 else f"min_similarity {thr_now:.3f}"
         details.append(f"familiarity check: {state} (model: {protos.min_similarity:.3f}); labels checked: "
                        f"{', '.join(sorted(protos.vectors))}")
@@ -142,7 +143,7 @@ def check_microphone(cfg: Any, model_rate: int | None, listen_s: float = 1.0) ->
         return SKIP, f"audio.source is a file ({a.source}), not the microphone"
     import numpy as np
 
-    from edge.service.listener import level_dbfs
+    from edge.features.level import level_dbfs
 
     try:
         from edge.capture.sources import MicSource, SourceError
@@ -188,9 +189,9 @@ def check_broker(cfg: Any) -> tuple[str, str]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from edge.service.config import ConfigError
     from edge.publish.discovery import default_device_id
     from edge.publish.mqtt import _configure_tls, describe_connect_error, describe_refusal, resolve_password
+    from edge.service.config import ConfigError
 
     where = f"{m.host}:{m.port}"
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311, clean_session=True,

@@ -28,9 +28,9 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_eval_clips(args: argparse.Namespace) -> int:
-    from edge.model.contract import ContractError
-    from edge.evaluate.clips import EvalError, evaluate_clips, format_report, plot_confusion, read_eval_manifest
     from edge.cli.outputs import PLOT_SUFFIXES, OutputError, check_output_file
+    from edge.evaluate.clips import EvalError, evaluate_clips, format_report, plot_confusion, read_eval_manifest
+    from edge.model.contract import ContractError
 
     try:
         check_output_file("--plot", args.plot, PLOT_SUFFIXES)

@@ -132,9 +132,9 @@ def _load_cfg(args: argparse.Namespace) -> Any:
 def _evaluate(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from edge.cli.outputs import PLOT_SUFFIXES, check_output_file
     from edge.evaluate import stream as st
     from edge.evaluate.soundscape import load_scene_set
-    from edge.cli.outputs import PLOT_SUFFIXES, check_output_file
     from edge.service.listener import load_classifier
 
     # Fail on a bad scene directory or an unwritable output before minutes of listening.
@@ -236,10 +236,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def cmd_eval_stream(args: argparse.Namespace) -> int:
     from edge.capture.audiofile import AudioFileError
-    from edge.service.config import ConfigError
-    from edge.model.contract import ContractError
-    from edge.evaluate.soundscape import SoundscapeError
     from edge.cli.outputs import OutputError
+    from edge.evaluate.soundscape import SoundscapeError
+    from edge.model.contract import ContractError
+    from edge.service.config import ConfigError
 
     try:
         return _make(args) if args.make else _evaluate(args)

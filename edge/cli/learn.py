@@ -32,7 +32,7 @@ def default_path() -> Path:
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``learn-background`` subcommand to an argparse ``subparsers`` object."""
     from edge.cli.argtypes import positive
-    from edge.cli.app import add_config_and_model
+    from edge.cli.common import add_config_and_model
 
     p = subparsers.add_parser(
         "learn-background", help="learn this home's ordinary sounds (fewer false alarms)",
@@ -61,13 +61,13 @@ class _Onsets(BaseSink):
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from edge.cli.app import UserError, _check_file_length
-    from edge.service.config import load_config
-    from edge.detect.familiarity import NEVER_HELD
-    from edge.detect.home_background import BackgroundError, HomeBackground, Learner, fingerprint
+    from edge.cli.common import check_file_length
     from edge.cli.outputs import OutputError, check_output_file
+    from edge.core.errors import EXIT_FAILURE, EdgeError
+    from edge.detect.home_background import BackgroundError, HomeBackground, Learner, fingerprint
+    from edge.detect.labels import NEVER_HELD
+    from edge.service.config import load_config
     from edge.service.listener import Listener, hop_blocks, load_classifier, make_source
-    from edge.capture.sources import SourceError
 
     # Learn what the listener raises on its own, not what an older file already holds back.
     overrides: dict[str, Any] = {"detector.home_background": None}
@@ -80,23 +80,20 @@ def cmd_learn(args: argparse.Namespace) -> int:
     try:  # before minutes of listening (the default folder is made when saving)
         check_output_file("--out", args.out, (".npz",))
     except OutputError as e:
-        raise UserError(str(e)) from None
+        raise EdgeError(str(e)) from None
     clf = load_classifier(cfg)
     c = clf.contract
     if c.familiarity() is None:
-        raise UserError(f"{clf.path}: the model carries no prototypes, so a home background cannot be compared "
+        raise EdgeError(f"{clf.path}: the model carries no prototypes, so a home background cannot be compared "
                         "with its labels (python -m edge.train.prototypes adds them)")
     before = None
     if args.add and out.exists():
         try:
             before = HomeBackground.load(out, c)
         except BackgroundError as e:
-            raise UserError(f"--add: {e}") from None
-    try:
-        source = make_source(cfg, c.frontend.sample_rate)
-    except SourceError as e:
-        raise UserError(str(e), code=1) from None
-    _check_file_length(source, c.window_seconds)
+            raise EdgeError(f"--add: {e}") from None
+    source = make_source(cfg, c.frontend.sample_rate)
+    check_file_length(source, c.window_seconds)
     hop_s = hop_blocks(cfg, c.block_seconds) * c.block_seconds
     want_hops = max(1, int(round(args.seconds / hop_s)))
     learner = Learner(c.embedding_dim)
@@ -117,20 +114,19 @@ def cmd_learn(args: argparse.Namespace) -> int:
           "(Ctrl-C stops early and keeps what was learnt)", file=sys.stderr, flush=True)
     try:
         listener.run()
-    except SourceError as e:
-        raise UserError(str(e), code=1) from None
     finally:
         for s, h in old.items():
             signal.signal(s, h)
     if learner.hops == 0:
-        raise UserError(f"{cfg.audio.source}: no audio was heard: nothing learnt, {out} unchanged", code=1)
+        raise EdgeError(f"{cfg.audio.source}: no audio was heard: nothing learnt, {out} unchanged",
+                        exit_code=EXIT_FAILURE)
     bank = learner.result(fingerprint(c), learner.hops * hop_s, dict(onsets.by_label))
     if before is not None:
         bank = before.merged(bank)
     try:
         bank.save(out)
     except OSError as e:
-        raise UserError(f"{out}: cannot write ({e.strerror or e})", code=1) from None
+        raise EdgeError(f"{out}: cannot write ({e.strerror or e})", exit_code=EXIT_FAILURE) from None
     held = ", ".join(f"{k} {n}" for k, n in onsets.by_label.most_common() if k not in NEVER_HELD) or "none"
     print(f"learnt {bank.vectors.shape[0]} windows ({bank.seconds:.0f} s of audio in all) of this home's "
           f"background into {out.resolve()}")

@@ -6,11 +6,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from edge.core.errors import EdgeError
+
 #: file types matplotlib writes without extra backends
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-class OutputError(ValueError):
+class OutputError(EdgeError, ValueError):
     """An output path that cannot be written; ``str(err)`` names the option, the path and why."""
 
 

@@ -50,5 +50,6 @@ def state_dir() -> Path:
 
 
 def demo_recording() -> Path:
-    """The bundled demo recording ``edge/data/demo.wav`` (made by ``python -m edge.synth.demo``; no third-party audio)."""
+    """The bundled demo recording ``edge/data/demo.wav`` (``python -m edge.synth.demo`` makes it; no third-party
+    audio)."""
     return Path(__file__).resolve().parents[1] / "data" / "demo.wav"

@@ -1,1 +1,3 @@
-"""Labelled recordings: manifests, licence filters and clip-level classification metrics (training and evaluation)."""
+"""Labelled recordings: manifests, licence filters and clip-level classification metrics (training and
+evaluation).
+"""

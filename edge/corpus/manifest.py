@@ -12,8 +12,10 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
+from edge.core.errors import EdgeError
 
-class ManifestError(ValueError):
+
+class ManifestError(EdgeError, ValueError):
     """A manifest that cannot be used; ``str(err)`` is the one-line message."""
 
 

@@ -95,3 +95,19 @@ def macro_f1(per_class: dict, labels: Iterable[str]) -> float:
     """
     vals = [per_class[lab]["f1"] for lab in labels]
     return float(np.mean(vals)) if vals else 0.0
+
+
+def metrics(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str] | None = None) -> dict:
+    """:func:`clip_metrics` as ``edge eval-clips`` reports it: accuracy, macro-F1 over the classes present in
+    ``truth`` (``macro_f1_classes``), per-class P/R/F1/support, confusion ``{labels, matrix}``.
+
+    ``classes`` fixes the row/column order of the confusion matrix (default: sorted
+    union of truth and predictions, ``background`` last).
+    """
+    if classes is None:
+        cl = sorted((set(truth) | set(pred)) - {"background"})
+        classes = cl + (["background"] if "background" in set(truth) | set(pred) else [])
+    m = clip_metrics(list(truth), list(pred), list(classes))
+    return {"n_clips": m["n_clips"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+            "macro_f1_classes": sorted(set(truth)), "per_class": m["per_class"],
+            "confusion": {"labels": list(classes), "matrix": m["confusion"]}}

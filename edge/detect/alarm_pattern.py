@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.core.events import Event
+from edge.detect.labels import ALARM_PATTERN_NAMES
 from edge.features.frontend import FrontendParams, mel_band_edges_hz
 
 
@@ -60,7 +61,7 @@ class Pattern:
 #: The minimum pause is below nominal so a cycle confirms as soon as the pause is evident.
 T3 = Pattern("T3", beep_s=0.5, gap_s=0.5, n_beeps=3, pause_s=1.5, pause_min_s=1.0)
 T4 = Pattern("T4", beep_s=0.1, gap_s=0.1, n_beeps=4, pause_s=5.0, pause_min_s=1.5)
-LABEL_PATTERNS: dict[str, Pattern] = {"smoke_alarm": T3, "co_alarm": T4}
+LABEL_PATTERNS: dict[str, Pattern] = {lab: {"T3": T3, "T4": T4}[name] for lab, name in ALARM_PATTERN_NAMES.items()}
 
 
 @dataclass(frozen=True)

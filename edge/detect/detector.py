@@ -34,63 +34,19 @@ For each enabled label, every hop:
 * :meth:`Detector.flush` ends every open event (end of stream, shutdown).
 
 Times are seconds from stream start; wall clock = ``start_wall + seconds``.
-Threshold precedence per label: ``detector.thresholds[label]`` >
-``detector.threshold`` > the model's tuned detector threshold (contract
-``detector.thresholds``, tuned on streams) > the contract's clip threshold > 0.5.
+The settings (thresholds, releases, ...) come resolved, see :mod:`edge.detect.settings`.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.detect.alarm_pattern import LABEL_PATTERNS
-from edge.service.config import DetectorConfig
 from edge.core.events import Event, new_event_id
-
-#: Labels whose events bridge the pauses of a beep pattern (see ``alarm_release_s``).
-ALARM_LABELS = frozenset(LABEL_PATTERNS)
-#: The sounds where a miss costs most (issue bar: recall >= 0.9): reported apart by the
-#: evaluation, and never held back by the familiarity check (with the alarms).
-SAFETY_LABELS = ("smoke_alarm", "glass_breaking", "baby_cry")
-
-#: Used for any detector setting that neither the config nor the model sets.
-FALLBACKS: dict[str, float | int] = {
-    "hysteresis": 0.1,
-    "persistence_k": 2,
-    "persistence_n": 3,
-    "min_duration_s": 0.0,
-    "release_s": 0.5,
-    "offset_lag_s": 0.0,
-    "onset_lead_s": 0.0,
-    "onset_backtrack_s": 0.0,
-    "backtrack_floor": 0.5,
-}
-
-
-def resolve_settings(cfg: DetectorConfig, model_defaults: Mapping[str, object] | None = None) -> DetectorConfig:
-    """Fill every ``None`` setting of ``cfg`` from the model's tuned defaults, then :data:`FALLBACKS`.
-
-    Raises ``ValueError`` if the result has persistence_k > persistence_n.
-    """
-    model_defaults = model_defaults or {}
-    filled = {}
-    for name, fallback in FALLBACKS.items():
-        value = getattr(cfg, name)
-        if value is None:
-            value = model_defaults.get(name, fallback)
-        filled[name] = type(fallback)(value)  # type: ignore[arg-type]
-    model_releases = model_defaults.get("releases") or {}
-    filled["releases"] = {**{str(k): float(v) for k, v in dict(model_releases).items()}, **cfg.releases}  # type: ignore[arg-type]
-    if filled["persistence_k"] > filled["persistence_n"]:
-        raise ValueError(
-            f"detector.persistence_k: expected at most persistence_n ({filled['persistence_n']}), "
-            f"got {filled['persistence_k']}"
-        )
-    return replace(cfg, **filled)
+from edge.detect.settings import DetectorConfig, DetectorSettings, resolve
 
 
 @dataclass
@@ -120,45 +76,43 @@ class Detector:
 
     Args:
         labels: all model labels, in score order.
-        cfg: detector settings.
-        model_thresholds: the model contract's per-label thresholds.
+        cfg: the resolved :class:`DetectorSettings` (the listener and the tuner pass these), or a raw
+            :class:`DetectorConfig`, resolved here against ``model_thresholds`` and ``model_defaults``.
+        model_thresholds: the model contract's per-label clip thresholds (raw ``cfg`` only).
         model_version: copied into every event.
         start_wall: Unix time (s) of stream sample 0.
-        model_defaults: the model's tuned settings for any ``None`` in ``cfg`` (see :func:`resolve_settings`).
+        model_defaults: the model's tuned settings for any ``None`` of a raw ``cfg``
+            (see :func:`edge.detect.settings.resolve`).
     """
 
-    def __init__(self, labels: Sequence[str], cfg: DetectorConfig, model_thresholds: Mapping[str, float] | None = None,
-                 model_version: str = "unversioned", start_wall: float = 0.0,
-                 model_defaults: Mapping[str, object] | None = None) -> None:
+    def __init__(self, labels: Sequence[str], cfg: DetectorSettings | DetectorConfig,
+                 model_thresholds: Mapping[str, float] | None = None, model_version: str = "unversioned",
+                 start_wall: float = 0.0, model_defaults: Mapping[str, object] | None = None) -> None:
         self.labels = tuple(labels)
         self.model_defaults = dict(model_defaults or {})
-        tuned = dict(self.model_defaults.get("thresholds") or {})
-        self.model_thresholds = {**dict(model_thresholds or {}), **{str(k): float(v) for k, v in tuned.items()}}
+        self.model_thresholds = dict(model_thresholds or {})
         self.model_version = model_version
         self.start_wall = start_wall
         self._tracks: dict[str, _Track] = {}
         self.reconfigure(cfg)
 
     def threshold(self, label: str) -> float:
-        c = self.cfg
-        if label in c.thresholds:
-            return float(c.thresholds[label])
-        if c.threshold is not None:
-            return float(c.threshold)
-        return float(self.model_thresholds.get(label, 0.5))
+        """The on-threshold of ``label``."""
+        return float(self.cfg.thresholds[label])
 
-    def reconfigure(self, cfg: DetectorConfig) -> list[Event]:
+    def reconfigure(self, cfg: DetectorSettings | DetectorConfig) -> list[Event]:
         """Apply new settings (e.g. on SIGHUP). Open events of labels no longer enabled end now.
 
-        Returns the offsets of those events.
+        Returns the offsets of those events. Raises ``ValueError`` (unknown label, k > n) and changes
+        nothing then.
         """
-        unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) + list(cfg.releases)
-                   if x not in self.labels]
+        if isinstance(cfg, DetectorConfig):
+            cfg = resolve(cfg, self.labels, self.model_thresholds, self.model_defaults)
+        unknown = [x for x in cfg.labels if x not in self.labels]
         if unknown:
             raise ValueError(f"unknown label {unknown[0]!r} (model labels: {', '.join(self.labels)})")
-        cfg = resolve_settings(cfg, self.model_defaults)
         self.cfg = cfg
-        enabled = self.labels if cfg.labels is None else tuple(x for x in self.labels if x in cfg.labels)
+        enabled = cfg.labels
         self._pos = {x: self.labels.index(x) for x in enabled}
         out: list[Event] = []
         old = self._tracks
@@ -169,17 +123,10 @@ class Detector:
                 if ev is not None:
                     out.append(ev)
         for label in enabled:
-            on = self.threshold(label)
-            # A floor of on/2: with on - hysteresis <= 0 (say 0.2 - 0.2) no score could end the event.
-            off = max(0.5 * on, on - cfg.hysteresis)
+            on, off = cfg.thresholds[label], cfg.off_threshold(label)
             tr = old.get(label) or _Track(on=on, off=off)
             tr.on, tr.off = on, off
-            if label in cfg.releases:
-                tr.release_s = float(cfg.releases[label])
-            elif label in ALARM_LABELS:
-                tr.release_s = max(cfg.release_s, cfg.alarm_release_s)
-            else:
-                tr.release_s = cfg.release_s
+            tr.release_s = cfg.release_for(label)
             tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
             self._tracks[label] = tr
         return out

@@ -14,7 +14,7 @@ best cosine similarity, see :mod:`edge.train.prototypes`).
 the embeddings of the last few hops and drops an onset whose best cosine
 similarity to its label's prototypes stays below the threshold (and the
 matching offset). Labels without prototypes are never held back: the recipe
-fits none for :data:`NEVER_HELD` (smoke and CO alarms, glass breaking, a baby
+fits none for :data:`edge.detect.labels.NEVER_HELD` (smoke and CO alarms, glass breaking, a baby
 crying), where a missed event costs more than a false alarm.
 
 With ``detector.home_background`` (a file from ``edge learn-background``, see
@@ -26,87 +26,22 @@ for a cough or a knock.
 
 from __future__ import annotations
 
-import base64
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from edge.service.config import DetectorConfig
-from edge.detect.detector import ALARM_LABELS, SAFETY_LABELS
 from edge.core.events import Event
-
-if TYPE_CHECKING:
-    from edge.detect.home_background import HomeBackground
-
-#: Never held back, so the recipe fits no prototypes for them: a missed event costs more
-#: than a false alarm. The smoke/CO beep rhythm has its own check (:mod:`edge.detect.alarm_pattern`).
-NEVER_HELD = ALARM_LABELS | frozenset(SAFETY_LABELS)
+from edge.detect.home_background import HomeBackground
+from edge.detect.settings import DetectorSettings
+from edge.model.prototypes import Prototypes
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """``x`` ``(n, dim)`` with every row scaled to length 1 (cosine similarity is then a dot product)."""
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
-
-
-def familiarity_threshold(det: DetectorConfig, protos: Prototypes) -> float:
-    """``detector.min_similarity``, else the model's calibrated value; 0 turns the check off."""
-    v = det.min_similarity
-    v = protos.min_similarity if v is None else float(v)
+def familiarity_threshold(det: DetectorSettings) -> float:
+    """The cosine threshold of the gate: ``min_similarity`` (resolved: the config's, else the model's);
+    0 turns the check off."""
+    v = float(det.min_similarity)
     return v if v > 0 else -2.0  # cosine similarity is >= -1: nothing is held back
-
-
-class PrototypeError(ValueError):
-    """The model's ``prototypes`` entry is malformed."""
-
-
-@dataclass(frozen=True)
-class Prototypes:
-    """Per-label unit prototype vectors ``(k_label, dim)`` and the calibrated threshold."""
-
-    vectors: dict[str, np.ndarray]
-    min_similarity: float
-    dim: int
-
-    def per_window(self, label: str, embeddings: np.ndarray) -> np.ndarray:
-        """``(n,)``: each embedding's best cosine similarity to ``label``'s prototypes (1.0 without any)."""
-        e = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
-        p = self.vectors.get(label)
-        if p is None:
-            return np.ones(e.shape[0], np.float32)
-        return np.max(unit_rows(e) @ p.T, axis=1) if e.shape[0] else np.zeros(0, np.float32)
-
-    def to_dict(self, **info: Any) -> dict[str, Any]:
-        """JSON-ready form for the model contract: int8 vectors (x127), base64, per label."""
-        enc = {}
-        for lab, v in sorted(self.vectors.items()):
-            q = np.clip(np.round(v * 127.0), -127, 127).astype(np.int8)
-            enc[lab] = {"k": int(q.shape[0]), "int8": base64.b64encode(q.tobytes()).decode("ascii")}
-        return {"dim": self.dim, "min_similarity": round(float(self.min_similarity), 4), "labels": enc, **info}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], labels: Sequence[str]) -> Prototypes:
-        try:
-            dim = int(d["dim"])
-            thr = float(d["min_similarity"])
-            vectors = {}
-            for lab, entry in dict(d["labels"]).items():
-                if lab not in labels:
-                    raise PrototypeError(f"prototypes for {lab!r}, which is not a model label")
-                k = int(entry["k"])
-                raw = np.frombuffer(base64.b64decode(entry["int8"], validate=True), dtype=np.int8)
-                if k < 1 or raw.size != k * dim:
-                    raise PrototypeError(f"prototypes of {lab!r}: expected {k} x {dim} values, got {raw.size}")
-                vectors[str(lab)] = unit_rows(raw.reshape(k, dim).astype(np.float32))
-        except PrototypeError:
-            raise
-        except (KeyError, TypeError, ValueError) as e:
-            raise PrototypeError(f"malformed prototypes entry ({type(e).__name__}: {e})") from None
-        if not -1.0 <= thr <= 1.0 or dim < 1:
-            raise PrototypeError(f"prototypes: min_similarity must be in [-1, 1] and dim >= 1, got {thr}, {dim}")
-        return cls(vectors, thr, dim)
 
 
 class FamiliarityGate:
@@ -132,16 +67,16 @@ class FamiliarityGate:
         self.last_similarity: dict[str, float] = {}
 
     @classmethod
-    def for_detector(cls, prototypes: Prototypes, det: DetectorConfig) -> FamiliarityGate:
-        """A gate for the detector settings ``det`` (resolved: ``persistence_n`` set), as the listener uses it."""
+    def for_detector(cls, prototypes: Prototypes, det: DetectorSettings) -> FamiliarityGate:
+        """A gate for the detector settings ``det``, as the event chain uses it."""
         gate = cls(prototypes, 0.0, 1)
         gate.configure(det)
         return gate
 
-    def configure(self, det: DetectorConfig) -> None:
-        """Threshold and look-back from (resolved) detector settings, e.g. after a SIGHUP reload."""
-        self.min_similarity = familiarity_threshold(det, self.prototypes)
-        self._recent = deque(self._recent, maxlen=max(1, int(det.persistence_n or 1)))
+    def configure(self, det: DetectorSettings) -> None:
+        """Threshold and look-back from the detector settings, e.g. after a SIGHUP reload."""
+        self.min_similarity = familiarity_threshold(det)
+        self._recent = deque(self._recent, maxlen=max(1, int(det.persistence_n)))
 
     def push(self, embedding: np.ndarray) -> None:
         """The window embedding ``(dim,)`` of the hop just scored."""

@@ -25,14 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from edge.detect.familiarity import unit_rows
+from edge.core.errors import EdgeError
+from edge.model.prototypes import unit_rows
 
 FORMAT = "edge-home-background-1"
 #: Windows kept (4096 x 128 float16 = 1 MiB; ~16 min of hops at 0.24 s before thinning).
 MAX_WINDOWS = 4096
 
 
-class BackgroundError(ValueError):
+class BackgroundError(EdgeError, ValueError):
     """A home-background file that cannot be used; ``str(err)`` is one line naming the file."""
 
 

@@ -19,69 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-BACKGROUND = "background"
-POOLINGS = ("max", "meanmax", "mean")
+from edge.core.errors import EdgeError
+from edge.corpus.metrics import metrics
+from edge.model.clip_decision import BACKGROUND, decide, pool_scores
 
 
-class EvalError(ValueError):
+class EvalError(EdgeError, ValueError):
     """Bad manifest or audio; the message is one line for the user."""
-
-
-def pool_scores(window_scores: np.ndarray, pooling: str) -> np.ndarray:
-    """``(n_windows, n_labels)`` -> ``(n_labels,)``; ``meanmax`` is the average of mean and max."""
-    if window_scores.shape[0] == 0:
-        return np.zeros(window_scores.shape[1], np.float32)
-    if pooling == "max":
-        return window_scores.max(axis=0)
-    if pooling == "mean":
-        return window_scores.mean(axis=0)
-    if pooling == "meanmax":
-        return 0.5 * (window_scores.max(axis=0) + window_scores.mean(axis=0))
-    raise EvalError(f"unknown clip pooling {pooling!r} (expected one of {', '.join(POOLINGS)})")
-
-
-def decide(pooled: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> list[str]:
-    """Per clip: the top label if its score >= its threshold, else ``background``.
-
-    ``pooled`` is ``(n_clips, n_labels)``; ``thresholds`` is ``(n_labels,)``.
-    """
-    if pooled.shape[0] == 0:
-        return []
-    top = pooled.argmax(axis=1)
-    ok = pooled[np.arange(pooled.shape[0]), top] >= thresholds[top]
-    return [labels[t] if k else BACKGROUND for t, k in zip(top, ok, strict=True)]
-
-
-def metrics(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str] | None = None) -> dict:
-    """Accuracy, macro-F1 over the classes present in ``truth``, per-class P/R/F1/support, confusion.
-
-    ``classes`` fixes the row/column order of the confusion matrix (default: sorted
-    union of truth and predictions, ``background`` last).
-    """
-    present = sorted(set(truth))
-    if classes is None:
-        cl = sorted((set(truth) | set(pred)) - {BACKGROUND})
-        classes = cl + ([BACKGROUND] if BACKGROUND in set(truth) | set(pred) else [])
-    classes = list(classes)
-    pos = {c: i for i, c in enumerate(classes)}
-    conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t, p in zip(truth, pred, strict=True):
-        conf[pos[t], pos[p]] += 1
-    per = {}
-    for c in classes:
-        i = pos[c]
-        tp = int(conf[i, i])
-        support = int(conf[i].sum())
-        npred = int(conf[:, i].sum())
-        prec = tp / npred if npred else 0.0
-        rec = tp / support if support else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per[c] = {"precision": prec, "recall": rec, "f1": f1, "support": support, "predicted": npred}
-    n = len(truth)
-    acc = float(np.trace(conf)) / n if n else 0.0
-    macro = float(np.mean([per[c]["f1"] for c in present])) if present else 0.0
-    return {"n_clips": n, "accuracy": acc, "macro_f1": macro, "macro_f1_classes": present,
-            "per_class": per, "confusion": {"labels": classes, "matrix": conf.tolist()}}
 
 
 @dataclass(frozen=True)

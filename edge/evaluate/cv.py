@@ -13,7 +13,8 @@ import json
 import time
 from pathlib import Path
 
-from edge.evaluate.clips import ManifestClip, evaluate_clips, metrics
+from edge.corpus.metrics import metrics
+from edge.evaluate.clips import ManifestClip, evaluate_clips
 from edge.train import data as D
 from edge.train.augment import AugmentParams
 from edge.train.recipe import Schedule, train

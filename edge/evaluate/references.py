@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.core.errors import EdgeError
 from edge.corpus.metrics import clip_metrics, macro_f1
 
 BACKGROUND = "background"
@@ -45,7 +46,7 @@ SAMPLE_RATE = 16000
 METHODS = ("yamnet", "nmf", "cnn")
 
 
-class DataError(ValueError):
+class DataError(EdgeError, ValueError):
     """The data folder or manifest is unusable."""
 
 
@@ -329,7 +330,8 @@ def run_nmf(clips: list[Clip], seed: int = 0) -> dict:
     print("nmf", file=sys.stderr)
     res = cross_validate(clips, predict_fold)
     res["setup"] = {
-        "features": "edge.features.frontend log-mel (64 mels, 25 ms / 10 ms), ln(mel+1e-6)-ln(1e-6) >= 0, 100 ms slice averages",
+        "features": "edge.features.frontend log-mel (64 mels, 25 ms / 10 ms), ln(mel+1e-6)-ln(1e-6) >= 0, "
+                    "100 ms slice averages",
         "nmf": f"sklearn NMF, {NMF_COMPONENTS} components, Frobenius, nndsvda init, multiplicative updates, "
         f"{NMF_ITER} iterations, fit on {NMF_TRAIN_FRAMES} random training-fold slices; activations of every "
         f"slice on the fixed dictionary by {NMF_ITER} multiplicative updates",

@@ -40,16 +40,17 @@ from typing import Any
 import numpy as np
 
 from edge.capture.audiofile import read_mono, write_wav
-from edge.evaluate.sed_metrics import write_annotations
+from edge.core.errors import EdgeError
 from edge.corpus.licences import check_filter, licence_allows
 from edge.corpus.manifest import ManifestError, read_rows
+from edge.evaluate.sed_metrics import write_annotations
 
 SAMPLE_RATE = 16000
 BACKGROUND = "background"
 SYNTH_PATTERN = {"co_alarm": "T4", "smoke_alarm": "T3"}
 
 
-class SoundscapeError(ValueError):
+class SoundscapeError(EdgeError, ValueError):
     """A problem with the manifest or the generation settings (one-line message)."""
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.detect.detector import SAFETY_LABELS
+from edge.detect.labels import SAFETY_LABELS
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.soundscape import load_scene_set
 from edge.publish.sinks import BaseSink

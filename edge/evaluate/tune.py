@@ -4,9 +4,9 @@ duration, release, onset lead, offset lag and hop.
 The listener runs once per file (:func:`edge.evaluate.stream.run_scene_set`,
 recording the per-hop scores through the pipeline's ``on_scores`` hook); each
 candidate setting is then *replayed* through the very
-:class:`edge.detect.detector.Detector` class the listener uses, so tuning measures the
-real detector without re-running the model. :func:`replay` reproduces
-``detect_file`` exactly for the same settings (tested).
+:class:`edge.detect.chain.EventChain` the listener uses (detector, familiarity
+and alarm gates), so tuning measures the real detector without re-running the
+model. :func:`replay` reproduces ``detect_file`` exactly for the same settings (tested).
 
 Objective (maximised): event F1 at the 500 ms collar on the tuning scenes,
 minus ``fa_weight`` per false alarm/hour above ``max_fa_per_hour`` on the
@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.service.config import DetectorConfig
-from edge.model.contract import ModelContract
-from edge.detect.detector import ALARM_LABELS, SAFETY_LABELS, Detector, resolve_settings
+from edge.detect import settings as ds
+from edge.detect.chain import EventChain
+from edge.detect.detector import Detector
+from edge.detect.home_background import HomeBackground, fingerprint
+from edge.detect.labels import ALARM_LABELS, SAFETY_LABELS
+from edge.detect.settings import DetectorConfig, DetectorSettings
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.stream import SceneRun
-from edge.detect.home_background import HomeBackground
+from edge.model.contract import ModelContract
 
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 HYSTERESIS_GRID = (0.0, 0.1, 0.2)
@@ -47,12 +50,14 @@ BACKTRACK_FLOOR_GRID = (0.2, 0.3, 0.5)
 HOP_GRID = (1,)
 
 
-def new_detector(contract: ModelContract, cfg: DetectorConfig) -> Detector:
-    """A detector built exactly as the listener builds it (model defaults from the contract)."""
-    from edge.service.listener import model_detector_defaults
+def settings_for(contract: ModelContract, cfg: DetectorConfig | DetectorSettings) -> DetectorSettings:
+    """``cfg`` resolved against the contract exactly as the listener resolves it (already resolved: as is)."""
+    return cfg if isinstance(cfg, DetectorSettings) else ds.for_model(cfg, contract)
 
-    c = contract
-    return Detector(c.labels, cfg, c.thresholds, c.model_version, model_defaults=model_detector_defaults(c))
+
+def new_detector(contract: ModelContract, cfg: DetectorConfig | DetectorSettings) -> Detector:
+    """A detector built exactly as the listener's event chain builds it."""
+    return Detector(contract.labels, settings_for(contract, cfg), model_version=contract.model_version)
 
 
 _HOMES: dict[tuple[str, int, str], HomeBackground] = {}
@@ -60,83 +65,76 @@ _HOMES: dict[tuple[str, int, str], HomeBackground] = {}
 
 def _home_background(path: str, contract: ModelContract) -> HomeBackground:
     """The file loaded once per (path, modification, model): the tuner replays thousands of times."""
-    from edge.detect.home_background import fingerprint
-
     key = (str(path), Path(path).stat().st_mtime_ns if Path(path).exists() else 0, fingerprint(contract))
     if key not in _HOMES:
         _HOMES[key] = HomeBackground.load(path, contract)
     return _HOMES[key]
 
 
-def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig, hop_blocks: int = 1,
+def replay(run: SceneRun, contract: ModelContract, cfg: DetectorConfig | DetectorSettings, hop_blocks: int = 1,
            gate: Any = None) -> tuple[list[sm.Event], list[float]]:
-    """Recorded scores of one run through a fresh :class:`Detector`, built as the listener builds it.
+    """Recorded scores of one run through a fresh :class:`EventChain`, built as the listener builds it.
 
     Args:
         run: must have been recorded with one score row per model block (``model.hop_s`` unset).
+        cfg: raw settings (resolved here against the contract) or resolved ones.
         hop_blocks: keep every ``hop_blocks``-th block, as the listener does for ``model.hop_s``.
-        gate: optional ``(FrontendParams, fallback_s)``: pass the detector output through an
-            :class:`edge.detect.alarm_pattern.AlarmGate` fed with the file's log-mel frames up to each hop.
+        gate: optional ``(FrontendParams, fallback_s)``: pass the chain's output through the alarm-pattern
+            gate, fed with the file's log-mel frames up to each hop.
 
     When the model carries prototypes and the run recorded its hop embeddings, onsets pass
-    the familiarity check (:mod:`edge.detect.familiarity`, with ``cfg.home_background`` if set) first,
-    as in the listener.
+    the familiarity check (with ``home_background`` if set) first, as in the listener.
     Returns ``(events, emitted_at)``: completed events and the time each onset was emitted.
     """
-    det = new_detector(contract, cfg)
-    labels = contract.labels
+    settings = settings_for(contract, cfg)
+    if gate is not None:
+        settings = dataclasses.replace(settings, alarm_confirm=True, alarm_fallback_s=gate[1])
+    else:
+        settings = dataclasses.replace(settings, alarm_confirm=False)
+    with_embeddings = run.embeddings.shape[0] == run.scores.shape[0]
+    home = None
+    if with_embeddings and settings.home_background is not None and contract.familiarity() is not None:
+        home = _home_background(settings.home_background, contract)
+    # Scores recorded without embeddings: the familiarity gate cannot be reproduced, so it is left out.
+    chain = EventChain(contract, settings, home, familiarity=with_embeddings)
     first_block = contract.window_blocks - 1  # blocks are counted from the first, scores start once ready
-    # The familiarity check, as the listener applies it (when the model carries prototypes).
-    fam = None
-    protos = contract.familiarity()
-    if protos is not None and run.embeddings.shape[0] == run.scores.shape[0]:
-        from edge.detect.familiarity import FamiliarityGate
-
-        fam = FamiliarityGate.for_detector(protos, det.cfg)
-        if cfg.home_background is not None:
-            fam.home = _home_background(cfg.home_background, contract)
     emitted: dict[str, float] = {}
     done: list[Any] = []
-    g = mel = None
+    mel = None
     fed = 0
     if gate is not None:
-        from edge.detect.alarm_pattern import AlarmGate
         from edge.evaluate.soundscape import load_mono
         from edge.features.frontend import logmel
 
-        params, fallback_s = gate
-        g = AlarmGate(params, labels, fallback_s)
+        params = gate[0]
         mel = logmel(load_mono(Path(run.wav), params.sample_rate), params)
 
-    def through(evs: list[Any], t: float, final: bool = False) -> list[Any]:
+    def frames_until(t: float) -> None:
         nonlocal fed
-        if fam is not None and evs:
-            evs = fam.filter(evs)
-        if g is None:
-            return evs
+        if mel is None:
+            return
         n = min(mel.shape[0], params.n_frames(int(round(t * params.sample_rate))))
         if n > fed:
-            g.push_frames(mel[fed:n], n / params.frame_rate)
+            chain.push_frames(mel[fed:n], n / params.frame_rate)
             fed = n
-        return g.filter(evs, t, final)
+
+    def collect(evs: list[Any], t: float) -> None:
+        for ev in evs:
+            if ev.state == "on":
+                emitted[ev.id] = t
+            else:
+                done.append(ev)
 
     end = 0.0
     for i in range(run.scores.shape[0]):
         if (first_block + i + 1) % hop_blocks:
             continue
-        start, end = run.hops[i]
-        if fam is not None:
-            fam.push(run.embeddings[i])
-        for ev in through(det.update(run.scores[i], float(start), float(end), -120.0), float(end)):
-            if ev.state == "on":
-                emitted[ev.id] = float(end)
-            else:
-                done.append(ev)
-    for ev in through(det.flush(), float(end), final=True):
-        if ev.state == "on":
-            emitted[ev.id] = float(end)
-        else:
-            done.append(ev)
+        start, end = float(run.hops[i][0]), float(run.hops[i][1])
+        frames_until(end)
+        emb = run.embeddings[i] if with_embeddings else None
+        collect(chain.push_hop(run.scores[i], emb, start, end, -120.0), end)
+    frames_until(end)
+    collect(chain.flush(end), end)
     return [(float(e.onset), float(e.offset), e.label) for e in done], [emitted.get(e.id, e.onset) for e in done]
 
 
@@ -157,10 +155,10 @@ class LabelCounts:
     fa: int
 
 
-def label_counts(runs: Sequence[SceneRun], contract: ModelContract, label: str, cfg: DetectorConfig,
+def label_counts(runs: Sequence[SceneRun], contract: ModelContract, label: str, cfg: DetectorSettings,
                  hop_blocks: int) -> LabelCounts:
     """Counts of one label (event F1 at 500 ms on scenes, false alarms on background) with that label only."""
-    c = dataclasses.replace(cfg, labels=[label])
+    c = dataclasses.replace(cfg, labels=(label,))
     ntp = nsys = nref = fa = 0
     for r in runs:
         est, _ = replay(r, contract, c, hop_blocks)
@@ -216,18 +214,14 @@ def tune(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig
     if unknown:
         raise ValueError(f"cannot tune {', '.join(unknown)} (tunable: {', '.join(SEARCHED)})")
     searched = set(only or SEARCHED)
-    from edge.service.listener import model_detector_defaults
-
     block_s = contract.block_seconds
     bg_hours = sum(r.duration_s for r in runs if r.background_only) / 3600.0
-    start_det = new_detector(contract, base)
-    enabled = list(start_det.enabled_labels)
-    thr = {lab: float(start_det.threshold(lab)) for lab in enabled}
-    cfg = dataclasses.replace(resolve_settings(base, model_detector_defaults(contract)),
-                              thresholds=dict(thr), threshold=None)
+    cfg = settings_for(contract, base)
+    enabled = list(cfg.labels)
+    thr = {lab: float(cfg.thresholds[lab]) for lab in enabled}
     hop = 1
 
-    def all_counts(c: DetectorConfig, h: int) -> dict[str, LabelCounts]:
+    def all_counts(c: DetectorSettings, h: int) -> dict[str, LabelCounts]:
         return {lab: label_counts(runs, contract, lab, c, h) for lab in enabled}
 
     counts = all_counts(cfg, hop)
@@ -268,7 +262,7 @@ def tune(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig
                     continue
                 trial = dict(thr)
                 trial[lab] = t
-                c2 = dataclasses.replace(cfg, thresholds=trial)
+                c2 = dataclasses.replace(cfg, thresholds={**cfg.thresholds, **trial})
                 cnt = dict(counts)
                 cnt[lab] = label_counts(runs, contract, lab, c2, hop)
                 sc, inf = objective(cnt, bg_hours, obj)

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from edge.service.config import DetectorConfig
-from edge.model.contract import ModelContract
+from edge.detect.settings import DetectorConfig
 from edge.evaluate import sed_metrics as sm
 from edge.evaluate.stream import SceneRun, compute_metrics
 from edge.features.frontend import FrontendParams
+from edge.model.contract import ModelContract
 
 PATCH_S = 0.975
 
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
 
-    from edge.yamnet import scorer as ym
     from edge.evaluate.tune import Objective, tune
+    from edge.yamnet import scorer as ym
 
     path = Path(args.yamnet) if args.yamnet else ym.DEFAULT_YAMNET_PATH
     reason = ym.yamnet_available(path)

@@ -1,1 +1,3 @@
-"""Stage 2, samples to features: the incremental STFT + log-mel front end (the same code for training and runtime) and levels in dBFS."""
+"""Stage 2, samples to features: the incremental STFT + log-mel front end (the same code for training
+and runtime) and levels in dBFS.
+"""

@@ -1,1 +1,3 @@
-"""Stage 3, features to scores: the ONNX model file, the contract it carries, the streaming block classifier and its embedding prototypes."""
+"""Stage 3, features to scores: the ONNX model file, the contract it carries, the streaming block
+classifier and its embedding prototypes.
+"""

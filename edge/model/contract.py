@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.core.errors import EdgeError
 from edge.features.frontend import FrontendParams
+from edge.model.prototypes import PrototypeError, Prototypes
 
 CONTRACT_KEY = "edge.contract"
 CONTRACT_VERSION = 1
 
 
-class ContractError(ValueError):
+class ContractError(EdgeError, ValueError):
     """A model file is missing, unreadable, or carries no usable contract."""
 
 
@@ -52,7 +54,7 @@ class ModelContract:
     )
     detector: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    #: per-label embedding prototypes for the familiarity check (:mod:`edge.detect.familiarity`); {} = none
+    #: per-label embedding prototypes for the familiarity check (:mod:`edge.model.prototypes`); {} = none
     prototypes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,8 +72,27 @@ class ModelContract:
     @property
     def window_seconds(self) -> float:
         """Audio covered by one window of frames, in seconds."""
+        return self.frames_end_s(self.window_frames)
+
+    @property
+    def look_back_seconds(self) -> float:
+        """How far a window reaches back before its newest block (``window_blocks - 1`` blocks), in seconds."""
+        return (self.window_blocks - 1) * self.block_seconds
+
+    # Timing of the stream, counted from its first sample (block ``b`` holds frames ``[b*F, (b+1)*F)``).
+    def frames_end_s(self, n_frames: int) -> float:
+        """Seconds from stream start at which the audio of the first ``n_frames`` log-mel frames ends."""
         p = self.frontend
-        return ((self.window_frames - 1) * p.hop_length + p.win_length) / p.sample_rate
+        return ((n_frames - 1) * p.hop_length + p.win_length) / p.sample_rate
+
+    def block_start_s(self, b: int) -> float:
+        """Seconds from stream start at which block ``b`` (0-based) begins."""
+        p = self.frontend
+        return (b * self.block_frames * p.hop_length) / p.sample_rate
+
+    def block_end_s(self, b: int) -> float:
+        """Seconds from stream start at which the audio of block ``b`` ends (its last frame's window)."""
+        return self.frames_end_s((b + 1) * self.block_frames)
 
     def threshold(self, label: str, default: float = 0.5) -> float:
         return float(self.thresholds.get(label, default))
@@ -98,8 +119,8 @@ class ModelContract:
             d["prototypes"] = self.prototypes
         return json.dumps(d, sort_keys=True)
 
-    def familiarity(self) -> Any:
-        """The decoded :class:`edge.detect.familiarity.Prototypes`, or None if the model carries none.
+    def familiarity(self) -> Prototypes | None:
+        """The decoded :class:`edge.model.prototypes.Prototypes`, or None if the model carries none.
 
         Decoded once per contract (validated at load, then used by the listener).
         """
@@ -107,8 +128,6 @@ class ModelContract:
             return None
         cached = self.__dict__.get("_familiarity")
         if cached is None:
-            from edge.detect.familiarity import Prototypes
-
             cached = Prototypes.from_dict(self.prototypes, self.labels)
             self.__dict__["_familiarity"] = cached  # frozen dataclass: a cache, not a field
         return cached
@@ -155,8 +174,6 @@ class ModelContract:
             raise ContractError(f"{where}: invalid contract ({e})") from None
         if c.block_frames < 1 or c.window_blocks < 1:
             raise ContractError(f"{where}: block_frames and window_blocks must be >= 1")
-        from edge.detect.familiarity import PrototypeError
-
         try:
             protos = c.familiarity()
         except PrototypeError as e:

@@ -1,1 +1,3 @@
-"""Stage 5, events out: sinks (JSON lines, MQTT with its durable outbox and Home Assistant discovery, opt-in clips)."""
+"""Stage 5, events out: sinks (JSON lines, MQTT with its durable outbox and Home Assistant discovery,
+opt-in clips).
+"""

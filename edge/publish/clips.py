@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.service.config import Config
 from edge.core.events import Event
+from edge.publish.settings import PublishConfig
 
 log = logging.getLogger("edge.clips")
 
@@ -28,7 +28,7 @@ def default_clips_dir() -> Path:
     return state_dir() / "clips"
 
 
-def make_clip_recorder(cfg: Config, sample_rate: int) -> ClipRecorder | None:
+def make_clip_recorder(cfg: PublishConfig, sample_rate: int) -> ClipRecorder | None:
     """A recorder when ``privacy.capture_clips`` is on, else None (the default: nothing is written)."""
     p = cfg.privacy
     if not p.capture_clips:

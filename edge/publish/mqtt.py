@@ -33,11 +33,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge.service.config import Config, ConfigError, MqttConfig, TlsConfig
+from edge.core.events import Event
+from edge.core.schema import ConfigError
 from edge.model.contract import ModelContract
 from edge.publish.discovery import Topics, default_device_id, discovery_messages, encode
-from edge.core.events import Event
 from edge.publish.outbox import Outbox
+from edge.publish.settings import MqttConfig, PublishConfig, TlsConfig
 
 log = logging.getLogger("edge.mqtt")
 
@@ -145,7 +146,7 @@ class MqttPublisher:
         outbox: an already-open outbox (tests); ``None`` = open ``cfg.outbox`` at :meth:`start`.
     """
 
-    def __init__(self, cfg: Config, contract: ModelContract, outbox: Outbox | None = None) -> None:
+    def __init__(self, cfg: PublishConfig, contract: ModelContract, outbox: Outbox | None = None) -> None:
         self.cfg = cfg
         self.m = cfg.mqtt
         self.contract = contract

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.service.config import ConfigError
+from edge.core.schema import ConfigError
 
 log = logging.getLogger("edge.outbox")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Protocol, TextIO
 
+from edge.core.errors import EXIT_FAILURE, EdgeError
 from edge.core.events import Event
 
 
@@ -25,6 +26,9 @@ class Sink(Protocol):
 
     def status(self, health: dict[str, Any]) -> None:
         """Health figures (see :mod:`edge.service.health`), called periodically."""
+
+    def health(self) -> dict[str, Any]:
+        """The sink's own figures for the status report (the MQTT publisher: outbox depth, drops); {} = none."""
 
     def close(self) -> None:
         """Flush and release; called once at shutdown (after the last offset)."""
@@ -45,12 +49,27 @@ class BaseSink:
     def status(self, health: dict[str, Any]) -> None:
         pass
 
+    def health(self) -> dict[str, Any]:
+        return {}
+
     def close(self) -> None:
         pass
 
 
-class SinkError(OSError):
+class SinkError(EdgeError, OSError):
     """An event could not be written to a local output (stdout, a file)."""
+
+    exit_code = EXIT_FAILURE
+
+
+class CollectSink(BaseSink):
+    """Keeps every event in a list (evaluation, tests)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def event(self, ev: Event) -> None:
+        self.events.append(ev)
 
 
 class JsonLinesSink(BaseSink):

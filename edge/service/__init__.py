@@ -1,1 +1,3 @@
-"""The always-on job: configuration, the listener that runs the stages in order, health, signals, systemd."""
+"""The always-on job: configuration, the listener that runs the stages in order, health, signals,
+systemd.
+"""

@@ -1,74 +1,48 @@
-"""The one processing path: source -> ring -> resample -> log-mel -> blocks -> classifier -> detector -> sinks.
+"""The one processing path: source -> ring -> resample -> log-mel -> blocks -> classifier -> event chain -> sinks.
 
 ``edge run`` (microphone or file), ``edge detect FILE`` and evaluation tools all
 use :class:`Listener`. Time is counted in samples at the model rate, so an
 event's onset/offset in seconds from stream start is exact; audio lost to a
-ring overrun is added as a gap so later events stay on the wall clock.
-
-Block ``b`` holds log-mel frames ``[b*F, (b+1)*F)`` (``F = contract.block_frames``),
-i.e. audio from ``b*F*hop/sr`` to ``(((b+1)*F-1)*hop + win)/sr`` seconds.
+ring overrun is added as a gap so later events stay on the wall clock. Block
+timing is the contract's (:meth:`~edge.model.contract.ModelContract.block_start_s`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from edge.detect.alarm_pattern import LABEL_PATTERNS, AlarmGate
+from edge.capture.resample import make_resampler
+from edge.capture.sources import FileSource, MicSource, Source
+from edge.capture.supervisor import MicSupervisor, SignalGuard, mic_state
+from edge.core.events import Event
+from edge.detect import settings as detector_settings
+from edge.detect.alarm_pattern import AlarmGate
+from edge.detect.chain import EventChain
+from edge.detect.detector import Detector
+from edge.detect.familiarity import FamiliarityGate
+from edge.detect.home_background import BackgroundError, HomeBackground, OtherModelError
+from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorSettings
+from edge.features.frontend import LogMelStream
+from edge.features.level import level_dbfs
 from edge.model.classifier import Classifier
 from edge.publish.clips import make_clip_recorder
-from edge.service.config import RESTART_DETECTOR_KEYS, Config, ConfigError, load_config
-from edge.model.contract import ModelContract
-from edge.detect.detector import Detector
-from edge.core.events import Event
-from edge.detect.familiarity import FamiliarityGate
-from edge.features.frontend import LogMelStream
+from edge.publish.sinks import CollectSink, Sink
+from edge.service.config import Config, ConfigError, load_config
 from edge.service.health import Health, trim_heap
-from edge.detect.home_background import BackgroundError, HomeBackground, OtherModelError
-from edge.capture.resample import make_resampler
-from edge.capture.ring import RingBuffer
-from edge.publish.sinks import BaseSink, Sink
-from edge.capture.supervisor import MicSupervisor, SignalGuard, mic_state
-
-LEVEL_FLOOR_DBFS = -120.0
 
 log = logging.getLogger("edge.pipeline")
 
-
-class Source(Protocol):
-    kind: str
-    sample_rate: int
-    ring: RingBuffer
-    overflows: int
-    start_wall: float
-    error: BaseException | None
-
-    @property
-    def finished(self) -> bool: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
 _EMPTY = np.zeros(0, dtype=np.float32)
-
-
-def level_dbfs(mean_square: float) -> float:
-    """20*log10(RMS) from a mean square, floored at -120 dBFS."""
-    if mean_square <= 0.0:
-        return LEVEL_FLOOR_DBFS
-    return max(LEVEL_FLOOR_DBFS, 10.0 * math.log10(mean_square))
 
 
 def hop_blocks(cfg: Config, block_s: float) -> int:
@@ -98,10 +72,8 @@ def check_labels(cfg: Config, labels: Sequence[str]) -> None:
                 raise ConfigError(f"{cfg.source_file}: detector.{key}.{lab}: unknown label (model labels: {known})")
 
 
-def make_source(cfg: Config, model_rate: int) -> Any:
+def make_source(cfg: Config, model_rate: int) -> Source:
     """The source named by ``audio.source``: ``mic`` or an audio file path."""
-    from edge.capture.sources import FileSource, MicSource
-
     a = cfg.audio
     if a.source == "mic":
         return MicSource(a.device, a.sample_rate or model_rate, a.channel, a.block_s, a.buffer_s)
@@ -119,22 +91,16 @@ class Stats:
     events: int = 0
 
 
-class CollectSink(BaseSink):
-    """Keeps every event in a list (evaluation, tests)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def event(self, ev: Event) -> None:
-        self.events.append(ev)
-
-
 ScoreHook = Callable[[float, float, np.ndarray], None]
 
 
-def model_detector_defaults(c: ModelContract) -> dict[str, object]:
-    """The model's tuned detector settings; the offset lag defaults to the window's look-back."""
-    return {"offset_lag_s": (c.window_blocks - 1) * c.block_seconds, **c.detector}
+def detector_settings_for(cfg: Config, contract: Any) -> DetectorSettings:
+    """The resolved detector settings of ``cfg`` for a model: a ConfigError naming the file if they clash."""
+    check_labels(cfg, contract.labels)
+    try:
+        return detector_settings.for_model(cfg.detector, contract)
+    except ValueError as e:  # settings valid alone but not with this model's defaults
+        raise ConfigError(f"{cfg.source_file}: {e}") from None
 
 
 class Listener:
@@ -163,23 +129,8 @@ class Listener:
         self.on_scores = on_scores
         self.on_embedding = on_embedding
         self.hop_blocks = hop_blocks(cfg, c.block_seconds)
-        check_labels(cfg, c.labels)
-        try:
-            self.detector = Detector(c.labels, cfg.detector, c.thresholds, c.model_version,
-                                     model_defaults=model_detector_defaults(c))
-        except ValueError as e:  # settings valid alone but not with this model's defaults
-            raise ConfigError(f"{cfg.source_file}: {e}") from None
-        # Optional DSP confirmation of the smoke (T3) / CO (T4) beep rhythm.
-        self.alarm_gate: AlarmGate | None = None
-        if cfg.detector.alarm_confirm:
-            self.alarm_gate = AlarmGate(c.frontend, [x for x in c.labels if x in LABEL_PATTERNS],
-                                        cfg.detector.alarm_fallback_s)
-        # Familiarity check: onsets of sounds unlike their label's training sounds are dropped.
-        protos = c.familiarity()
-        self.familiar = None if protos is None else FamiliarityGate.for_detector(protos, self.detector.cfg)
-        home = self._load_home(cfg)
-        if self.familiar is not None:
-            self.familiar.home = home
+        # Detector -> familiarity gate -> alarm-pattern gate, as the tuner replays them.
+        self.chain = EventChain(c, detector_settings_for(cfg, c), self._load_home(cfg))
         self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
@@ -198,10 +149,24 @@ class Listener:
         # Always-on: health counters, NaN/silence guard, microphone supervision, opt-in clips.
         self.health_state = Health(model_version=c.model_version)
         self.guard = SignalGuard(source.sample_rate, cfg.health.silent_after_s)
-        self.supervisor = MicSupervisor(source, cfg.health, self.guard) if hasattr(source, "reopen") else None
+        self.supervisor = MicSupervisor(source, cfg.health, self.guard) if isinstance(source, MicSource) else None
         self.mic = "ok"
-        self.on_tick: Callable[[], None] | None = None  # called every loop pass (edge.service.lifecycle: watchdog, reload)
+        # called every loop pass (edge.service.lifecycle: watchdog, reload)
+        self.on_tick: Callable[[], None] | None = None
         self.clips = make_clip_recorder(cfg, self.rate)
+
+    # The chain's parts, by the names the listener always had.
+    @property
+    def detector(self) -> Detector:
+        return self.chain.detector
+
+    @property
+    def familiar(self) -> FamiliarityGate | None:
+        return self.chain.familiar
+
+    @property
+    def alarm_gate(self) -> AlarmGate | None:
+        return self.chain.alarm_gate
 
     # -- control -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -217,11 +182,10 @@ class Listener:
         h.nonfinite_samples = self.guard.nonfinite
         h.mic = self.mic
         h.mic_reopens = self.supervisor.reopens if self.supervisor is not None else 0
-        h.onsets_held_back = self.familiar.held_back if self.familiar is not None else 0
+        h.onsets_held_back = self.chain.held_back
         for sink in self.sinks:
-            figures = getattr(sink, "health", None)
-            if callable(figures):  # the MQTT publisher: outbox depth and drops
-                d = figures()
+            d = sink.health()
+            if d:  # the MQTT publisher: outbox depth and drops
                 h.outbox_depth = int(d.get("outbox_depth") or 0)  # None: the outbox file is unreadable now
                 h.outbox_dropped = int(d.get("outbox_dropped") or 0)
         out = h.snapshot()
@@ -239,16 +203,14 @@ class Listener:
         Raises :class:`ConfigError` (labels unknown to the model) and changes nothing then.
         Offsets of events whose label is no longer enabled are emitted now.
         """
-        check_labels(new, self.contract.labels)
-        home = self._load_home(new)  # re-read: it may have been learnt again at the same path
-        self._emit(self.detector.reconfigure(new.detector))
-        if self.familiar is not None:
-            self.familiar.configure(self.detector.cfg)
-            self.familiar.home = home
         # The alarm gate holds onsets it has not confirmed yet; swapping it mid-event could
         # drop an onset or an offset, so its two settings keep their running values.
         running = self.cfg.detector
         det = dataclasses.replace(new.detector, **{k: getattr(running, k) for k in RESTART_DETECTOR_KEYS})
+        new = dataclasses.replace(new, detector=det)
+        settings = detector_settings_for(new, self.contract)
+        home = self._load_home(new)  # re-read: it may have been learnt again at the same path
+        self._emit(self.chain.reconfigure(settings, home, self._t_frames))
         self.cfg = dataclasses.replace(self.cfg, detector=det)
 
     def _load_home(self, cfg: Config) -> HomeBackground | None:
@@ -257,7 +219,7 @@ class Listener:
         if path is None:
             return None
         where = f"{cfg.source_file}: detector.home_background"
-        if self.familiar is None:
+        if self.contract.familiarity() is None:
             raise ConfigError(f"{where}: the model carries no prototypes to compare it with (set it to null)")
         try:
             return HomeBackground.load(path, self.contract)
@@ -280,7 +242,7 @@ class Listener:
         elif state == "ok" and old == "silent":
             log.info("microphone: sound again")
         if state == "lost":
-            self._emit(self.detector.flush(), final=True)  # nothing can be heard now: end what was sounding
+            self._emit(self.chain.flush(self._t_frames))  # nothing can be heard now: end what was sounding
         self._status()
 
     # -- main loop ---------------------------------------------------------------------
@@ -354,7 +316,7 @@ class Listener:
             if self.supervisor is not None:
                 self.supervisor.stop()
             self.source.stop()
-            self._emit(self.detector.flush(), final=True)
+            self._emit(self.chain.flush(self._t_frames))
             self._status()
             for s in self.sinks:
                 s.close()
@@ -363,7 +325,7 @@ class Listener:
     def feed(self, start_index: int, x: np.ndarray) -> None:
         """Process source-rate samples whose first sample has ring index ``start_index``."""
         t0 = time.perf_counter()
-        gaps = getattr(self.source, "gaps", None)  # microphone outages: (ring index, seconds missing)
+        gaps = self.source.gaps  # microphone outages: (ring index, seconds missing)
         while gaps and gaps[0][0] < start_index + x.shape[0]:
             self._gap_s += gaps.popleft()[1]
         if start_index > self._expected:
@@ -384,11 +346,8 @@ class Listener:
         self._levels(y)
         new = self.mel.push(y)
         if new.shape[0]:
-            fp = self.contract.frontend
-            self._t_frames = (((self.mel.frames_emitted - 1) * fp.hop_length + fp.win_length) / fp.sample_rate
-                              + self._gap_s)
-            if self.alarm_gate is not None:
-                self.alarm_gate.push_frames(new, self._t_frames)
+            self._t_frames = c.frames_end_s(self.mel.frames_emitted) + self._gap_s
+            self.chain.push_frames(new, self._t_frames)
             self._frames = np.concatenate((self._frames, new)) if self._frames.shape[0] else new
         bf = c.block_frames
         n_blocks = self._frames.shape[0] // bf
@@ -411,7 +370,6 @@ class Listener:
 
     def _block(self, block: np.ndarray) -> None:
         c = self.contract
-        fp = c.frontend
         b = self.stats.blocks
         scores, emb = self.classifier.push_block(block)
         self.health_state.note_inference()
@@ -419,8 +377,8 @@ class Listener:
         if not self.classifier.ready or (b + 1) % self.hop_blocks:
             return
         self.stats.hops += 1
-        start = (b * c.block_frames * fp.hop_length) / fp.sample_rate + self._gap_s
-        end = (((b + 1) * c.block_frames - 1) * fp.hop_length + fp.win_length) / fp.sample_rate + self._gap_s
+        start = c.block_start_s(b) + self._gap_s
+        end = c.block_end_s(b) + self._gap_s
         # Mean square over the hop's own blocks. Levels run ahead of the mel frames (a block's
         # samples arrive before its last frame completes), so index them by block number.
         first_known = self._lvl_blocks - len(self._block_ms)
@@ -435,25 +393,14 @@ class Listener:
             self.on_scores(start, end, scores)
         if self.on_embedding is not None:
             self.on_embedding(emb)
-        if self.familiar is not None:
-            self.familiar.push(emb)
-        self._emit(self.detector.update(scores, start, end, dbfs))
+        self._emit(self.chain.push_hop(scores, emb, start, end, dbfs, now=self._t_frames))
         order = np.argsort(scores)[::-1][:3]
         top = [(c.labels[i], round(float(scores[i]), 4)) for i in order]
         for s in self.sinks:
             s.level(dbfs, top, end)
 
-    def _emit(self, events: list[Event], final: bool = False) -> None:
-        if self.familiar is not None and events:
-            held, as_home = self.familiar.held_back, self.familiar.held_as_home
-            events = self.familiar.filter(events)
-            if self.familiar.held_as_home > as_home:
-                log.debug("onset held back: sounds like this home's learnt background (detector.home_background)")
-            elif self.familiar.held_back > held:
-                log.debug("onset held back: unlike its label's training sounds (similarity %s < %.3f)",
-                          self.familiar.last_similarity, self.familiar.min_similarity)
-        if self.alarm_gate is not None:
-            events = self.alarm_gate.filter(events, self._t_frames, final=final)
+    def _emit(self, events: list[Event]) -> None:
+        """Events that passed the chain: counted, clipped (opt-in) and handed to every sink."""
         for ev in events:
             if ev.state == "off":
                 self.stats.events += 1

@@ -1,1 +1,3 @@
-"""Synthetic audio: smoke (T3) and CO (T4) alarm patterns, room noise, the demo recording (offline tools and tests only)."""
+"""Synthetic audio: smoke (T3) and CO (T4) alarm patterns, room noise, the demo recording (offline
+tools and tests only).
+"""

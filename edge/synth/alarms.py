@@ -21,13 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.detect.labels import ALARM_PATTERN_NAMES
+
 #: (beep_s, gap_s, n_beeps, pause_s) per pattern.
 PATTERNS: dict[str, tuple[float, float, int, float]] = {
     "T3": (0.5, 0.5, 3, 1.5),
     "T4": (0.1, 0.1, 4, 5.0),
 }
 #: Which contract label each pattern trains.
-PATTERN_LABEL = {"T3": "smoke_alarm", "T4": "co_alarm"}
+PATTERN_LABEL = {pattern: label for label, pattern in ALARM_PATTERN_NAMES.items()}
 #: ``(beep_s, gap_s, n_beeps, pause_s)``: a pattern's timing (``PATTERNS[kind]`` or a device's variant of it).
 Timing = tuple[float, float, int, float]
 

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.core.errors import EdgeError
 from edge.corpus.licences import check_filter, licence_allows
 
 BACKGROUND = "background"
+#: Share of the training clips (by recording group) held out to tune the clip decision and the prototypes.
+INNER_VAL_FRAC = 0.2
 COLUMNS = ("path", "label", "fold", "duration_s", "source", "license", "original_name")
 
 
-class DataError(ValueError):
+class DataError(EdgeError, ValueError):
     """A manifest or audio file problem; the message is one line for the user."""
 
 
@@ -77,7 +80,8 @@ def read_manifest(path: str | Path) -> list[Row]:
 
 
 def licence_filter(rows: list[Row], which: str) -> list[Row]:
-    """``which``: ``all`` keeps everything, ``commercial`` only what :func:`edge.corpus.licences.commercial_ok` allows."""
+    """``which``: ``all`` keeps everything, ``commercial`` only what
+    :func:`edge.corpus.licences.commercial_ok` allows."""
     try:
         check_filter(which)
     except ValueError as e:

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.detect.labels import NEVER_HELD
 from edge.model.classifier import Classifier
-from edge.detect.familiarity import NEVER_HELD, Prototypes, unit_rows
+from edge.model.prototypes import Prototypes, unit_rows
 
 K_PROTOTYPES = 32
 QUANTILE = 0.1
@@ -110,7 +111,6 @@ def attach(model_in: str | Path, model_out: str | Path, protos: Prototypes, **in
 def main(argv: list[str] | None = None) -> int:
     from edge.corpus.manifest import ManifestError, read_rows
     from edge.train import data as D
-    from edge.train.recipe import Schedule
 
     ap = argparse.ArgumentParser(prog="python -m edge.train.prototypes", description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             names = {Path(r["path"]).name for _, r in read_rows(a.inner_val)[1]}
             is_val = [Path(r.path).name in names for r in rows]
         else:
-            _, va = D.inner_split(real, Schedule().inner_val_frac, int(c.extra.get("seed", 0)))
+            _, va = D.inner_split(real, D.INNER_VAL_FRAC, int(c.extra.get("seed", 0)))
             is_val = np.isin(np.arange(len(rows)), va).tolist()
     except (D.DataError, ManifestError, OSError) as e:
         print(f"prototypes: {e}", file=sys.stderr)

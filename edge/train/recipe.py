@@ -18,10 +18,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edge.model.contract import ModelContract
-from edge.evaluate.clips import POOLINGS, decide, metrics, pool_scores
-from edge.features.frontend import FrontendParams
 from edge.corpus.licences import commercial_ok
+from edge.corpus.metrics import metrics
+from edge.detect.labels import ALARM_LABELS
+from edge.features.frontend import FrontendParams
+from edge.model.clip_decision import POOLINGS, decide, pool_scores
+from edge.model.contract import ModelContract
 from edge.synth.alarms import PATTERN_LABEL, random_timing, room_noise_clip, steady_tone_clip, synth_alarm_example
 from edge.train import data as D
 from edge.train.augment import AugmentParams, BatchMaker
@@ -61,7 +63,7 @@ class Schedule:
     #: synthetic alarms get a device's timing (+-10 %), this share of smoke clips beeping continuously
     #: (None: the standard T3/T4 timings only)
     alarm_continuous_share: float | None = 0.5
-    inner_val_frac: float = 0.2
+    inner_val_frac: float = D.INNER_VAL_FRAC
     #: after tuning the clip decision on the inner split, train again (same seed) on all training
     #: clips and ship that model with the decision (twice the training time)
     refit: bool = False
@@ -106,7 +108,6 @@ def environment(threads: int, device: str) -> dict[str, object]:
             "onnxruntime": onnxruntime.__version__, "cpu": cpu, "simd": simd, "threads": threads, "device": device}
 
 
-ALARM_LABELS = frozenset(PATTERN_LABEL.values())
 #: Length (s) of each synthetic clip: T4 clips hold more than one 5.7 s period, so most have a burst.
 SYNTH_SECONDS = {"T3": 6.0, "T4": 8.0}
 
@@ -282,8 +283,8 @@ def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: 
     teacher = None
     teacher_note = "none (distill_weight 0)"
     if sched.distill_weight > 0:
-        from edge.yamnet.scorer import DEFAULT_YAMNET_PATH, yamnet_available
         from edge.train.teacher import cache_complete, select_classes, teacher_scores
+        from edge.yamnet.scorer import DEFAULT_YAMNET_PATH, yamnet_available
 
         teacher_path = Path(teacher_model) if teacher_model else DEFAULT_YAMNET_PATH
         cache_dir = teacher_cache or TEACHER_CACHE

@@ -1,1 +1,3 @@
-"""Google's YAMNet (never shipped): the reference model to beat and the training teacher, run with ai-edge-litert."""
+"""Google's YAMNet (never shipped): the reference model to beat and the training teacher, run with ai-
+edge-litert.
+"""
