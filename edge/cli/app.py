@@ -46,7 +46,7 @@ def build_sinks(cfg: Any, contract: Any, stdout_only_offsets: bool = False) -> l
     sinks: list[Any] = []
     if cfg.mqtt.enabled:
         try:
-            from edge.publish.mqtt import MqttPublisher  # type: ignore[attr-defined]
+            from edge.publish.mqtt import MqttPublisher
         except ImportError:
             raise EdgeError(f"{cfg.source_file}: mqtt.enabled: the MQTT publisher is not available in this build") \
                 from None

@@ -144,7 +144,7 @@ def plot_confusion(res: dict, path: str | Path) -> None:
     for i in range(len(labs)):
         for j in range(len(labs)):
             if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
+                ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=7,
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("truth")

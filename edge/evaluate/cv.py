@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from edge.corpus.metrics import metrics
 from edge.evaluate.clips import ManifestClip, evaluate_clips
@@ -36,9 +37,9 @@ def run_cv(data_dir: str | Path | None, out_dir: str | Path, seed: int = 0, quic
                     schedule=schedule, name=f"fold{k}", augment=augment,
                     teacher_model=teacher_model, device=device, threads=threads)
         held = [ManifestClip(data_dir / r.path, r.label) for r in rows if r.fold == k]
-        fold_res = {"train": {x: rep[x] for x in ("inner_val_macro_f1", "pooling", "thresholds", "train_seconds",
-                                                   "teacher", "int8_bytes", "macs_per_second",
-                                                   "environment")}}
+        fold_res: dict[str, Any] = {
+            "train": {x: rep[x] for x in ("inner_val_macro_f1", "pooling", "thresholds", "train_seconds",
+                                          "teacher", "int8_bytes", "macs_per_second", "environment")}}
         for kind in ("fp32", "int8"):
             ev = evaluate_clips(rep[f"{kind}_path"], held)
             ev.pop("predictions", None)

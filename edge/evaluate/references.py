@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,7 +166,7 @@ def cross_validate(
             file=sys.stderr,
         )
     keys = ("macro_f1", "macro_f1_no_background", "accuracy", "background_recall")
-    mean = {key: float(np.mean([m[key] for m in per_fold.values()])) for key in keys}
+    mean: dict[str, Any] = {key: float(np.mean([m[key] for m in per_fold.values()])) for key in keys}
     mean["per_class_f1"] = {
         lab: float(np.mean([m["per_class"][lab]["f1"] for m in per_fold.values() if m["per_class"][lab]["support"]]))
         for lab in LABELS
@@ -216,12 +217,13 @@ def run_yamnet(clips: list[Clip], model: Path, cache: Path | None) -> dict:
         for per_label in (True, False):
 
             def predict_fold(tr: np.ndarray, te: np.ndarray, pooled=pooled, per_label=per_label) -> tuple:
-                best = None
+                best: tuple[float, str, np.ndarray] | None = None
                 for how, s in pooled.items():  # pooling chosen on the training folds too
                     thr = tune_thresholds(s[tr], [y[i] for i in tr], per_label)
                     f = _f1_of(s[tr], [y[i] for i in tr], thr)
                     if best is None or f > best[0]:
                         best = (f, how, thr)
+                assert best is not None  # pooled has two poolings, so the loop ran
                 f, how, thr = best
                 thresholds = dict(zip(EVENT_LABELS, thr.tolist(), strict=True))
                 info = {"pooling": how, "train_macro_f1": f, "thresholds": thresholds}
@@ -496,8 +498,14 @@ def render_markdown(results: dict) -> str:
     rows = ["| method | macro-F1 (18) | macro-F1 (17, no bg) | accuracy | background recall | pooled macro-F1 |",
             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     done = [m for m in METHODS if m in results]
+
+    def primary(method: str) -> dict:
+        r = _primary(results, method)
+        assert r is not None  # only called for methods in ``done``
+        return r
+
     for m in done:
-        variants = {"": _primary(results, m)}
+        variants = {"": primary(m)}
         if m == "yamnet":
             variants = {f" — {k}": v for k, v in results[m]["variants"].items()}
         for suffix, r in variants.items():
@@ -509,12 +517,12 @@ def render_markdown(results: dict) -> str:
     rows += ["", "Per-fold macro-F1 (18 labels):", "", "| method | " + " | ".join(f"fold {k}" for k in "12345") + " |",
              "|---|" + "---:|" * 5]  # fmt: skip
     for m in done:
-        r = _primary(results, m)
+        r = primary(m)
         rows.append(f"| {m} | " + " | ".join(f"{r['folds'][k]['macro_f1']:.3f}" for k in sorted(r["folds"])) + " |")
     rows += ["", "Per-class F1, mean over the folds where the class occurs:", "",
              "| label | " + " | ".join(done) + " |", "|---|" + "---:|" * len(done)]  # fmt: skip
     for lab in LABELS:
-        rows.append(f"| {lab} | " + " | ".join(f"{_primary(results, m)['mean_over_folds']['per_class_f1'][lab]:.3f}"
+        rows.append(f"| {lab} | " + " | ".join(f"{primary(m)['mean_over_folds']['per_class_f1'][lab]:.3f}"
                                                for m in done) + " |")  # fmt: skip
     return "\n".join(rows) + "\n"
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def _prf(ntp: float, nsys: float, nref: float) -> tuple[float, float, float]:
     return p, r, f
 
 
-def _max_matching(adj: list[list[int]], n_right: int) -> dict[int, int]:
+def _max_matching(adj: Sequence[Sequence[SupportsIndex]], n_right: int) -> dict[int, int]:
     """Maximum-cardinality bipartite matching (augmenting paths), ``left -> right``."""
     match_r = [-1] * n_right
 

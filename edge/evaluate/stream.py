@@ -89,6 +89,7 @@ def run_file(path: str | Path, cfg: Any, clf: Any, record_scores: bool = True,
             rows.append(np.array(scores, dtype=np.float32, copy=True))
 
     def on_embedding(e: np.ndarray) -> None:
+        assert embeddings is not None  # only hooked up when ``keep``
         embeddings.append(np.array(e, dtype=np.float32))
 
     emit = _EmitTimes(lambda: last_end[0])

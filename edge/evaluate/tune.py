@@ -231,10 +231,12 @@ def tune(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig
     say(f"start: objective {best:.4f} {info}")
     for rnd in range(rounds):
         # Global settings, one at a time over their grids.
-        for name, grid in (("persistence", PERSISTENCE_GRID), ("hysteresis", HYSTERESIS_GRID),
-                           ("min_duration_s", MIN_DURATION_GRID), ("release_s", RELEASE_GRID),
-                           ("offset_lag_s", OFFSET_LAG_GRID), ("onset", onset_grid()),
-                           ("hop", tuple(hops or HOP_GRID))):
+        grids: tuple[tuple[str, Sequence[Any]], ...] = (
+            ("persistence", PERSISTENCE_GRID), ("hysteresis", HYSTERESIS_GRID),
+            ("min_duration_s", MIN_DURATION_GRID), ("release_s", RELEASE_GRID),
+            ("offset_lag_s", OFFSET_LAG_GRID), ("onset", onset_grid()),
+            ("hop", tuple(hops or HOP_GRID)))
+        for name, grid in grids:
             if name not in searched:
                 continue
             for val in grid:
@@ -246,7 +248,8 @@ def tune(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig
                 elif name == "hop":
                     h2 = int(val)
                 else:
-                    c2 = dataclasses.replace(cfg, **{name: float(val)})
+                    one: dict[str, Any] = {name: float(val)}
+                    c2 = dataclasses.replace(cfg, **one)
                 if c2 == cfg and h2 == hop:
                     continue
                 cnt = all_counts(c2, h2)

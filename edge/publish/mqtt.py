@@ -292,6 +292,8 @@ class MqttPublisher:
     def health(self) -> dict[str, Any]:
         """Figures for the status topic: outbox depth and drops, connection state."""
         ob = self.outbox
+        depth: int | None
+        dropped: int | None
         try:
             depth, dropped = (ob.depth(), ob.dropped) if ob else (0, 0)
         except sqlite3.Error:  # a failing disk: the status still goes out, without these two

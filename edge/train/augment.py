@@ -27,6 +27,7 @@ A training example is one model window (96 frames = 0.975 s) with a multi-hot ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -144,6 +145,14 @@ class CropSampler:
         s = min(max(start + (c - n) // 2, 0), m.shape[0] - n)
         return m[s: s + n], flag, start
 
+    @overload
+    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator, starts: list[int] | None = None,
+                       lengths: None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @overload
+    def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator, starts: list[int] | None,
+                       lengths: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]: ...
+
     def crops_labelled(self, idx: np.ndarray, rng: np.random.Generator, starts: list[int] | None = None,
                        lengths: np.ndarray | None = None) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
         """``(len(idx), crop, n_mels)`` crops and a bool ``(len(idx),)``: crop holds its clip's sound.
@@ -214,7 +223,8 @@ def _power(x: np.ndarray) -> np.ndarray:
 
 def reverb_power(x: np.ndarray, rng: np.random.Generator, a: AugmentParams, frame_rate: float) -> np.ndarray:
     """Reverberate a random subset of ``(B, T, F)`` mel-power crops (exponential decay, FFT along time)."""
-    sel = np.nonzero(rng.random(x.shape[0]) < a.p_reverb)[0]
+    n_crops: int = x.shape[0]
+    sel = np.nonzero(rng.random(n_crops) < a.p_reverb)[0]
     if sel.size == 0:
         return x
     t_len = x.shape[1]
@@ -345,6 +355,7 @@ class BatchMaker:
 
 def spec_augment(mel: np.ndarray, rng: np.random.Generator, a: AugmentParams) -> np.ndarray:
     """Time and frequency masks on ``(B, T, F)`` log-mel, filled with each row's mean."""
+    b: int
     b, t, f = mel.shape
     out = mel
     fill = mel.mean(axis=(1, 2))[:, None, None]

@@ -11,6 +11,7 @@ import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -176,7 +177,8 @@ def load_clips(rows: list[Row], root: Path, sr: int, fp=None) -> ClipSet:  # noq
         audio.append(x)
         groups.append(g)
         mels.append(m)
-    return ClipSet(audio, [r.label for r in rows], groups, list(rows), mels if fp is not None else [])
+    return ClipSet(audio, [r.label for r in rows], groups, list(rows),
+                   cast(list[np.ndarray], mels) if fp is not None else [])  # fp set: every mel computed
 
 
 def inner_split(clips: ClipSet, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

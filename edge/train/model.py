@@ -10,8 +10,12 @@ block and takes the others from its cache, so it computes exactly the same.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
+
+_M = TypeVar("_M", bound=nn.Module)
 
 
 def _dw_block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -88,6 +92,9 @@ class BlockClassifier(nn.Module):
     ``head``: ``"pool"`` (mean + max of the block encodings) or ``"temporal"`` (:class:`TemporalHead`).
     """
 
+    mel_mean: torch.Tensor  # buffers (register_buffer)
+    mel_std: torch.Tensor
+
     def __init__(self, n_labels: int, n_mels: int = 64, block_frames: int = 24, window_blocks: int = 4,
                  embedding_dim: int = 128, widths: tuple[int, int, int, int] = (24, 48, 96, 128),
                  head: str = "pool") -> None:
@@ -144,7 +151,7 @@ class StreamingWrapper(nn.Module):
         return torch.sigmoid(logits), emb, window[:, 1:]
 
 
-def fuse_batchnorm(model: nn.Module) -> nn.Module:
+def fuse_batchnorm(model: _M) -> _M:
     """Fold every eval-mode BatchNorm2d into the Conv2d before it (in place); returns the model."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -152,8 +159,9 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
         if isinstance(m, nn.Sequential):
             layers = list(m)
             for i in range(len(layers) - 1):
-                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
-                    m[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                conv, bn = layers[i], layers[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    m[i] = fuse_conv_bn_eval(conv, bn)
                     m[i + 1] = nn.Identity()
     return model
 

@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -117,7 +118,8 @@ def beep_frames(intervals: np.ndarray, n_frames: int, fp: FrontendParams) -> np.
     centre = (np.arange(n_frames) * fp.hop_length + fp.win_length / 2) / fp.sample_rate
     if intervals.size == 0:
         return np.zeros(n_frames, dtype=bool)
-    return ((centre[:, None] >= intervals[None, :, 0]) & (centre[:, None] < intervals[None, :, 1])).any(axis=1)
+    return cast(np.ndarray, ((centre[:, None] >= intervals[None, :, 0]) & (centre[:, None] < intervals[None, :, 1]))
+                .any(axis=1))
 
 
 def synthetic_alarms(n_per_pattern: int, sr: int, seed: int, continuous_share: float | None = None) -> D.ClipSet:
@@ -274,8 +276,8 @@ def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: 
     Returns the model (CPU, eval mode), the loss per epoch, the training seconds, a
     note on the teacher used and the schedule as run (no distillation without a teacher).
     """
-    model = BlockClassifier(len(labels), fp.n_mels, BLOCK_FRAMES, WINDOW_BLOCKS, widths=tuple(sched.widths),
-                            head=sched.head)
+    widths = cast(tuple[int, int, int, int], tuple(sched.widths))
+    model = BlockClassifier(len(labels), fp.n_mels, BLOCK_FRAMES, WINDOW_BLOCKS, widths=widths, head=sched.head)
     mean, std = norm_stats(train_clips, fp)
     model.mel_mean.copy_(torch.from_numpy(mean))
     model.mel_std.copy_(torch.from_numpy(std))
@@ -313,7 +315,7 @@ def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: 
     dev = torch.device(device)
     model.to(dev)
     if dev.type == "cpu":  # NHWC: the depthwise convolutions train ~1.5x faster on the CPU
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack memory_format
     if aux_head is not None:
         aux_head.to(dev)
     params = list(model.parameters()) + (list(aux_head.parameters()) if aux_head is not None else [])
@@ -357,7 +359,7 @@ def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: 
         history.append(run_loss / sched.steps_per_epoch)
         if progress:
             tqdm.write(f"{name} epoch {epoch + 1}/{sched.epochs} loss {history[-1]:.4f}")
-    model.cpu().to(memory_format=torch.contiguous_format).eval()
+    model.cpu().to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]  # stubs lack memory_format
     return model, history, time.time() - t_train, teacher_note, sched
 
 
