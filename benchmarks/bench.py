@@ -945,7 +945,7 @@ def run_bench(a: argparse.Namespace) -> int:
 def yamnet_compare(a: argparse.Namespace, c: Any, info: dict[str, Any], m1: dict[str, float], fe: dict[str, float],
                    chain: dict[str, Any], results: dict[str, Any]) -> None:
     try:
-        from edge.evaluate import yamnet as Y
+        from edge.yamnet import scorer as Y
     except ImportError as e:
         say(f"YAMNet      : skipped (edge.yamnet.scorer not importable: {e})")
         return

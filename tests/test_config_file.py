@@ -80,3 +80,13 @@ def test_yaml_anchors_and_merge_keys_still_load(tmp_path):
     cfg = load_config(p)
     assert cfg.detector.thresholds == {"dog_bark": 0.7}
     assert cfg.detector.releases == {"dog_bark": 2.0, "cat_meow": 1.0}
+
+
+def test_config_yaml_and_the_option_table_are_generated_from_the_settings_schema():
+    """One source for every option's default and meaning: the field metadata of the settings dataclasses."""
+    from edge.service.config import config_markdown, config_yaml
+
+    assert CONFIG.read_text() == config_yaml(), "regenerate: python -m edge.service.config --yaml > config.yaml"
+    table = CONFIG.parent / "docs" / "configuration.md"
+    assert table.read_text() == config_markdown(), \
+        "regenerate: python -m edge.service.config --markdown > docs/configuration.md"

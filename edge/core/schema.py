@@ -17,6 +17,7 @@ problem into a one-line :class:`ConfigError`, e.g.::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -47,7 +48,7 @@ def option(default: Any, doc: str, lo: float | None = None, hi: float | None = N
     meta = {"lo": lo, "hi": hi, "choices": choices, "pattern": pattern, "pattern_says": pattern_says,
             "doc": doc, "fallback": fallback, "default_says": default_says}
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        return field(default_factory=functools.partial(type(default), default), metadata=meta)
     if dataclasses.is_dataclass(default):
         return field(default_factory=type(default), metadata=meta)
     return field(default=default, metadata=meta)

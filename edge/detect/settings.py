@@ -32,7 +32,7 @@ class DetectorConfig:
 
     labels: list[str] | None = option(None, "enabled labels; null = every label of the model")
     threshold: float | None = option(
-        None, "one on-threshold for every label; null = the model's per-label thresholds", 0.0, 1.0,
+        None, "one on-threshold for every label", 0.0, 1.0,
         default_says="null = the model's per-label thresholds, else 0.5")
     thresholds: dict[str, float] = option(
         {}, "per-label on-thresholds, e.g. {smoke_alarm: 0.4}; override `threshold`", 0.0, 1.0)

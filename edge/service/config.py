@@ -206,7 +206,8 @@ def config_yaml() -> str:
                     out.append("  " * depth + f"{parts[depth]}:\n")
             indent = "  " * (len(parts) - 1)
             entry = f"{indent}{parts[-1]}: {d.value}"
-            out.append(f"{entry:<25} # {d.doc} ({d.accepts}). Default: {d.default}\n")
+            accepts = "" if d.accepts in ("a string", "true or false") else f" ({d.accepts})"
+            out.append(f"{entry:<25} # {d.doc}{accepts}. Default: {d.default}\n")
     return "".join(out)
 
 
