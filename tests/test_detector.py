@@ -220,3 +220,34 @@ def test_onset_backtrack_reports_where_the_score_began_to_rise_not_where_it_pass
     short = run(Detector(LABELS, cfg(threshold=0.6, onset_backtrack_s=0.1, backtrack_floor=0.3)), series)
     assert short[0].onset == pytest.approx(1.1)  # at most 0.1 s back
 
+
+
+def test_sensitivity_moves_thresholds_by_offsets_when_the_model_has_no_operating_points():
+    from edge.detect.settings import resolve
+
+    clip = {"dog": 0.5, "alarm": 0.95}
+    low = resolve(DetectorConfig(sensitivity="low"), LABELS, clip)
+    high = resolve(DetectorConfig(sensitivity="high"), LABELS, clip)
+    medium = resolve(DetectorConfig(), LABELS, clip)
+    assert medium.thresholds["dog"] == 0.5 and low.thresholds["dog"] == pytest.approx(0.6)
+    assert high.thresholds["dog"] == pytest.approx(0.4)
+    assert low.thresholds["alarm"] == 0.99  # bounded: a label can always fire
+    # an explicit threshold is a person's choice: the knob does not move it
+    assert resolve(DetectorConfig(sensitivity="low", thresholds={"dog": 0.3}), LABELS, clip).thresholds["dog"] == 0.3
+
+
+def test_sensitivity_picks_the_models_operating_point_per_label():
+    from edge.detect.settings import resolve
+
+    defaults = {"thresholds": {"dog": 0.5}, "operating_points": {"low": {"dog": 0.8}, "high": {"dog": 0.3}}}
+    assert resolve(DetectorConfig(sensitivity="low"), LABELS, None, defaults).thresholds["dog"] == 0.8
+    assert resolve(DetectorConfig(sensitivity="high"), LABELS, None, defaults).thresholds["dog"] == 0.3
+    assert resolve(DetectorConfig(), LABELS, None, defaults).thresholds["dog"] == 0.5  # no medium point: tuned
+
+
+def test_an_unknown_sensitivity_is_a_one_line_config_error():
+    from edge.service.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"^c.yaml: detector.sensitivity: expected one of low, medium, high, "
+                                          r"got 'paranoid'$"):
+        parse_config({"detector": {"sensitivity": "paranoid"}}, "c.yaml")

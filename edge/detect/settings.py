@@ -8,8 +8,10 @@ thresholds, its familiarity prototypes), then the fallbacks declared on the
 fields of ``DetectorConfig``.
 
 Threshold per label: ``thresholds[label]`` > ``threshold`` > the model's
-stream-tuned ``detector.thresholds[label]`` > the contract's clip threshold
-``thresholds[label]`` > 0.5.
+operating point for ``sensitivity`` (contract ``detector.operating_points``)
+> the model's stream-tuned ``detector.thresholds[label]`` > the contract's
+clip threshold ``thresholds[label]`` > 0.5. A model without operating points
+moves its thresholds by :data:`SENSITIVITY_OFFSETS` instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from edge.model.contract import ModelContract
 
 #: Used where a model gives no threshold of its own.
 DEFAULT_THRESHOLD = 0.5
+SENSITIVITIES = ("low", "medium", "high")
+#: For a model without operating points: threshold change per sensitivity (fewer / more events).
+SENSITIVITY_OFFSETS = {"low": 0.1, "medium": 0.0, "high": -0.1}
+#: Thresholds moved by an offset stay within these bounds.
+OFFSET_BOUNDS = (0.05, 0.99)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,9 @@ class DetectorConfig:
     """The ``detector`` section as written: ``None`` = the model's tuned value, else the field's fallback."""
 
     labels: list[str] | None = option(None, "enabled labels; null = every label of the model")
+    sensitivity: str = option(
+        "medium", "how readily events fire: low = fewest false alarms, high = fewest misses; picks the model's "
+        "operating point per label (explicit thresholds still override)", choices=SENSITIVITIES)
     threshold: float | None = option(
         None, "one on-threshold for every label", 0.0, 1.0,
         default_says="null = the model's per-label thresholds, else 0.5")
@@ -102,6 +112,7 @@ class DetectorSettings:
     """
 
     labels: tuple[str, ...]  # enabled labels, in model order
+    sensitivity: str  # low | medium | high: the operating point the thresholds came from
     thresholds: dict[str, float]  # on-threshold of every model label
     hysteresis: float
     persistence_k: int
@@ -168,6 +179,14 @@ def resolve(cfg: DetectorConfig, labels: Sequence[str], clip_thresholds: Mapping
                          f"got {filled['persistence_k']}")
     tuned = {str(k): float(v) for k, v in dict(d.get("thresholds") or {}).items()}
     model_thr = {**{str(k): float(v) for k, v in dict(clip_thresholds or {}).items()}, **tuned}
+    points = dict(d.get("operating_points") or {})
+    if cfg.sensitivity in points:
+        model_thr.update({str(k): float(v) for k, v in dict(points[cfg.sensitivity]).items()})
+    elif SENSITIVITY_OFFSETS[cfg.sensitivity]:
+        lo, hi = OFFSET_BOUNDS
+        off = SENSITIVITY_OFFSETS[cfg.sensitivity]
+        model_thr = {k: min(hi, max(lo, v + off)) for k, v in model_thr.items()}
+        model_thr.update({lab: min(hi, max(lo, DEFAULT_THRESHOLD + off)) for lab in labels if lab not in model_thr})
     thresholds = {}
     for lab in labels:
         if lab in cfg.thresholds:
@@ -180,8 +199,8 @@ def resolve(cfg: DetectorConfig, labels: Sequence[str], clip_thresholds: Mapping
     enabled = labels if cfg.labels is None else tuple(x for x in labels if x in cfg.labels)
     sim = cfg.min_similarity if cfg.min_similarity is not None else min_similarity
     return DetectorSettings(
-        labels=enabled, thresholds=thresholds, releases=releases, alarm_release_s=cfg.alarm_release_s,
-        alarm_confirm=cfg.alarm_confirm, alarm_fallback_s=cfg.alarm_fallback_s,
+        labels=enabled, sensitivity=cfg.sensitivity, thresholds=thresholds, releases=releases,
+        alarm_release_s=cfg.alarm_release_s, alarm_confirm=cfg.alarm_confirm, alarm_fallback_s=cfg.alarm_fallback_s,
         min_similarity=float(sim or 0.0), home_background=cfg.home_background, **filled)
 
 
