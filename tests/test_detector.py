@@ -239,8 +239,13 @@ def test_sensitivity_moves_thresholds_by_offsets_when_the_model_has_no_operating
 def test_sensitivity_picks_the_models_operating_point_per_label():
     from edge.detect.settings import resolve
 
-    defaults = {"thresholds": {"dog": 0.5}, "operating_points": {"low": {"dog": 0.8}, "high": {"dog": 0.3}}}
-    assert resolve(DetectorConfig(sensitivity="low"), LABELS, None, defaults).thresholds["dog"] == 0.8
+    defaults = {"thresholds": {"dog": 0.5}, "operating_points": {"low": {"thresholds": {"dog": 0.8},
+                                                                          "min_durations": {"dog": 1.0}},
+                                                                  "high": {"thresholds": {"dog": 0.3}}}}
+    low = resolve(DetectorConfig(sensitivity="low"), LABELS, None, defaults)
+    assert low.thresholds["dog"] == 0.8 and low.min_duration_for("dog") == 1.0 and low.min_duration_for("alarm") == 0
+    assert resolve(DetectorConfig(sensitivity="low", min_durations={"dog": 0.2}), LABELS, None,
+                   defaults).min_duration_for("dog") == 0.2  # the config's own value wins
     assert resolve(DetectorConfig(sensitivity="high"), LABELS, None, defaults).thresholds["dog"] == 0.3
     assert resolve(DetectorConfig(), LABELS, None, defaults).thresholds["dog"] == 0.5  # no medium point: tuned
 
@@ -251,3 +256,9 @@ def test_an_unknown_sensitivity_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match=r"^c.yaml: detector.sensitivity: expected one of low, medium, high, "
                                           r"got 'paranoid'$"):
         parse_config({"detector": {"sensitivity": "paranoid"}}, "c.yaml")
+
+
+def test_a_per_label_minimum_duration_holds_back_only_that_labels_short_events():
+    det = Detector(LABELS, cfg(persistence_k=1, persistence_n=1, min_durations={"dog": 0.5}))
+    short = run(det, [(0.9, 0.9, 0.0)] * 2 + [(0.0, 0.0, 0.0)] * 8)  # 0.2 s of both
+    assert [e.label for e in short if e.state == "on"] == ["alarm"]

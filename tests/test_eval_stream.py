@@ -53,7 +53,8 @@ def scene_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         w.writerow(["path", "label", "fold", "duration_s", "source", "license", "original_name"])
         w.writerows([(name, lab, 1, "2", "test", "CC0-1.0", name) for name, lab in rows])
     s = SceneSettings(folds=(1,), snrs=(12.0, 18.0), n_scenes=2, events_per_scene=(3, 4),
-                      background_hours=40 / 3600, background_file_s=20.0, synthetic=(), seed=2)
+                      background_hours=40 / 3600, background_file_s=20.0, synthetic=(), seed=2,
+                      max_background_uses=100)  # two 4 s clips: this test is about the metrics, not reuse
     generate(m, root / "scenes", s)
     model = build_tiny_model(root / "tiny.onnx")
     return root / "scenes", model

@@ -15,12 +15,15 @@ from edge.evaluate.soundscape import (
     SAMPLE_RATE,
     SceneSettings,
     SoundscapeError,
+    UseLimitedDraw,
     _BalancedDraw,
     _event_pool,
     active_region,
     generate,
+    load_mono,
     make_scene,
     read_manifest,
+    trim_digital_silence,
 )
 
 SR = SAMPLE_RATE
@@ -91,8 +94,9 @@ def test_mix_minus_bed_is_the_placed_events_at_the_annotated_times(tmp_path: Pat
 
 def test_generate_writes_wavs_annotations_and_background_only_files(tmp_path: Path) -> None:
     m = _write_set(tmp_path / "data")
+    # Two short background clips: reusing each many times is what this check needs (see the next test).
     s = SceneSettings(folds=(2,), n_scenes=4, snrs=(0.0, 12.0), background_hours=60 / 3600,
-                      background_file_s=25.0, synthetic=("co_alarm",), seed=3)
+                      background_file_s=25.0, synthetic=("co_alarm",), seed=3, max_background_uses=100)
     infos = generate(m, tmp_path / "out", s)
     meta = json.loads((tmp_path / "out" / "scenes.json").read_text())
     scenes = [x for x in meta["scenes"] if not x["background_only"]]
@@ -172,3 +176,21 @@ def test_commercial_licence_rule_fails_closed_and_ignores_case_and_spacing(licen
     from edge.corpus.licences import commercial_ok
 
     assert commercial_ok(licence) is ok
+
+
+def test_background_only_recordings_use_each_clip_at_most_max_uses_times_with_its_own_gain(tmp_path: Path) -> None:
+    """One misclassified clip repeated 16 times is 16 false alarms: background streams reuse a clip <= 4 times."""
+    m = _write_set(tmp_path / "data")
+    s = SceneSettings(folds=(2,), n_scenes=0, background_hours=1.0, background_file_s=30.0, seed=4)
+    generate(m, tmp_path / "out", s)
+    meta = json.loads((tmp_path / "out" / "scenes.json").read_text())
+    clips = read_manifest(m, [2])
+    bg = [c for c in clips if c.label == "background"]
+    # Each clip is trimmed of digital silence and used at most 4 times; no more audio than that is made.
+    most = sum(trim_digital_silence(load_mono(c.path)).shape[0] for c in bg) * 4 / SR
+    made = sum(x["duration_s"] for x in meta["scenes"] if x["background_only"])
+    assert 0 < made <= most + 1e-6 and meta["background"]["passes"] == 4
+    assert meta["background"]["hours_made"] == pytest.approx(made / 3600, abs=1e-4)
+    draw = UseLimitedDraw(bg, np.random.default_rng(0), 4)
+    seen = [draw.next() for _ in range(4 * len(bg) + 3)]
+    assert seen[-3:] == [None] * 3 and all(seen.count(c) == 4 for c in bg)

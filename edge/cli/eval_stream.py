@@ -48,7 +48,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     mode.add_argument("--make", metavar="OUTDIR", help="write a scene set (WAV + annotations) to OUTDIR")
     mode.add_argument("--scenes", metavar="DIR", help="evaluate on a scene set made with --make")
     g = p.add_argument_group("--make")
-    g.add_argument("--manifest", help="homesounds-style manifest.csv (paths relative to its folder)")
+    g.add_argument("--manifest", action="append",
+                   help="homesounds-style manifest.csv or corpus folder (paths relative to its folder); repeat it for "
+                        "several corpora with aligned folds")
     g.add_argument("--folds", help="comma-separated folds to take clips from, e.g. 5")
     g.add_argument("--snrs", default="0,6,12,18", help="event-to-bed SNRs in dB, cycled over scenes")
     g.add_argument("--n-scenes", type=int, default=40, help="number of scenes (default 40, ~1 min each)")
@@ -98,8 +100,12 @@ def _make(args: argparse.Namespace) -> int:
                       licence=args.licence)
     infos = generate(args.manifest, args.make, s, progress=lambda n: print(f"wrote {n}", file=sys.stderr))
     n_ev = sum(len(i.events) for i in infos)
+    made = sum(i.duration_s for i in infos if i.background_only) / 3600
     print(f"{args.make}: {sum(not i.background_only for i in infos)} scenes with {n_ev} events, "
-          f"{sum(i.duration_s for i in infos if i.background_only) / 3600:.2f} h background-only")
+          f"{made:.2f} h background-only")
+    if made < args.background_hours - 1e-3:
+        print(f"edge eval-stream: the background clips of folds {list(folds)} make only {made:.2f} h with each "
+              f"clip used at most {s.max_background_uses} times (asked: {args.background_hours:g} h)", file=sys.stderr)
     return 0
 
 

@@ -20,8 +20,10 @@ def register(subparsers: Any) -> None:
         "train", help="train the sound model on a homesounds-style data folder (needs the 'train' extra)",
         description="Train the streaming block classifier, export ONNX (fp32 + int8 with its contract) to --out. "
                     "--cv runs 5-fold cross-validation by the manifest's folds instead.")
-    p.add_argument("--data", metavar="DIR", default=None,
-                   help="data folder with manifest.csv (default: ../shared/data/homesounds from the repo root)")
+    p.add_argument("--data", metavar="DIR", action="append", default=None,
+                   help="data folder with manifest.csv; repeat it to train on several corpora with aligned folds, "
+                        "e.g. --data ../shared/data/homesounds --data ../shared/data/esc-negatives (default: "
+                        "../shared/data/homesounds from the repo root)")
     p.add_argument("--out", metavar="DIR", default="models/build", help="output folder (default: models/build)")
     p.add_argument("--quick", action="store_true", help="tiny schedule (< 1 min): checks the pipeline, not accuracy")
     p.add_argument("--seed", type=seed, default=0, help="random seed, an integer >= 0 (default 0)")
@@ -47,11 +49,11 @@ def register(subparsers: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from edge.cli.outputs import OutputError, make_output_dir
-    from edge.train.data import DataError, default_data_dir, read_manifest
+    from edge.train.data import DataError, default_data_dir, read_corpora
 
-    data = Path(args.data) if args.data else default_data_dir()
+    data = [Path(d) for d in args.data] if args.data else [default_data_dir()]
     try:
-        read_manifest(data)  # fail early, one line, before importing torch
+        read_corpora(data)  # fail early, one line, before importing torch
         make_output_dir("--out", args.out)
         if args.teacher and not Path(args.teacher).is_file():
             raise DataError(f"--teacher: {args.teacher}: file not found")

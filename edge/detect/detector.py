@@ -29,7 +29,7 @@ For each enabled label, every hop:
   quietly under the room's noise, is reported from where its score began to
   rise, not from where it passed the threshold (double-threshold onsets, as in
   DCASE post-processing). Like the lead, it moves the timestamp only.
-* ``min_duration_s`` > 0: the onset is emitted only once the event has lasted
+* ``min_duration_s`` > 0 (per label: ``min_durations``): the onset is emitted only once the event has lasted
   that long; an event that ends sooner is dropped without a trace.
 * :meth:`Detector.flush` ends every open event (end of stream, shutdown).
 
@@ -65,6 +65,7 @@ class _Track:
     last_end: float = 0.0
     block_s: float = 0.0
     release_s: float = 0.5
+    min_duration_s: float = 0.0
     peak: float = 0.0
     total: float = 0.0
     count: int = 0
@@ -127,6 +128,7 @@ class Detector:
             tr = old.get(label) or _Track(on=on, off=off)
             tr.on, tr.off = on, off
             tr.release_s = cfg.release_for(label)
+            tr.min_duration_s = cfg.min_duration_for(label)
             tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
             self._tracks[label] = tr
         return out
@@ -241,7 +243,7 @@ class Detector:
         return onset
 
     def _maybe_onset(self, label: str, tr: _Track) -> Event | None:
-        if tr.emitted or tr.last_above_end - tr.rise < self.cfg.min_duration_s - 1e-9:
+        if tr.emitted or tr.last_above_end - tr.rise < tr.min_duration_s - 1e-9:
             return None
         tr.emitted = True
         return self._event(label, tr, "on")

@@ -8,7 +8,8 @@ thresholds, its familiarity prototypes), then the fallbacks declared on the
 fields of ``DetectorConfig``.
 
 Threshold per label: ``thresholds[label]`` > ``threshold`` > the model's
-operating point for ``sensitivity`` (contract ``detector.operating_points``)
+operating point for ``sensitivity`` (contract ``detector.operating_points``:
+``{sensitivity: {"thresholds": {label: t}, "min_durations": {label: s}}}``)
 > the model's stream-tuned ``detector.thresholds[label]`` > the contract's
 clip threshold ``thresholds[label]`` > 0.5. A model without operating points
 moves its thresholds by :data:`SENSITIVITY_OFFSETS` instead.
@@ -77,6 +78,10 @@ class DetectorConfig:
         {}, "per-label release_s (seconds), e.g. {dog_bark: 3.0}: a barking dog with pauses stays one event; "
         "overrides release_s and alarm_release_s for that label, merged over the model's tuned values",
         0.0, 60.0)
+    min_durations: dict[str, float] = option(
+        {}, "per-label min_duration_s (seconds), e.g. {baby_cry: 1.0}: a long sound must last this long before "
+        "its onset is sent, so a short noise that resembles it for a moment does not fire; merged over the "
+        "model's operating point for the sensitivity", 0.0, 60.0)
     alarm_release_s: float = option(
         7.0, "smoke_alarm/co_alarm events end only after this long below the off-threshold (seconds; at least "
         "release_s), so one sounding alarm is one event across its pattern's pauses (T3: 1.5 s, T4 CO: ~5 s "
@@ -124,6 +129,7 @@ class DetectorSettings:
     onset_backtrack_s: float
     backtrack_floor: float
     releases: dict[str, float]  # per-label release overrides (the model's, then the config's)
+    min_durations: dict[str, float]  # per-label min_duration_s overrides (the model's point, then the config's)
     alarm_release_s: float
     alarm_confirm: bool
     alarm_fallback_s: float | None
@@ -137,6 +143,10 @@ class DetectorSettings:
         if label in ALARM_LABELS:
             return max(self.release_s, self.alarm_release_s)
         return self.release_s
+
+    def min_duration_for(self, label: str) -> float:
+        """Seconds an event of ``label`` must last before its onset is sent."""
+        return float(self.min_durations.get(label, self.min_duration_s))
 
     def off_threshold(self, label: str) -> float:
         """``on - hysteresis``, floored at ``on / 2``: with ``on - hysteresis <= 0`` no score could end an event."""
@@ -165,7 +175,8 @@ def resolve(cfg: DetectorConfig, labels: Sequence[str], clip_thresholds: Mapping
     """
     labels = tuple(labels)
     d = dict(defaults or {})
-    unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) + list(cfg.releases) if x not in labels]
+    unknown = [x for x in list(cfg.labels or []) + list(cfg.thresholds) + list(cfg.releases) + list(cfg.min_durations)
+               if x not in labels]
     if unknown:
         raise ValueError(f"unknown label {unknown[0]!r} (model labels: {', '.join(labels)})")
     filled: dict[str, Any] = {}
@@ -180,8 +191,11 @@ def resolve(cfg: DetectorConfig, labels: Sequence[str], clip_thresholds: Mapping
     tuned = {str(k): float(v) for k, v in dict(d.get("thresholds") or {}).items()}
     model_thr = {**{str(k): float(v) for k, v in dict(clip_thresholds or {}).items()}, **tuned}
     points = dict(d.get("operating_points") or {})
-    if cfg.sensitivity in points:
-        model_thr.update({str(k): float(v) for k, v in dict(points[cfg.sensitivity]).items()})
+    point = dict(points.get(cfg.sensitivity) or {})
+    model_min_dur = {str(k): float(v) for k, v in dict(d.get("min_durations") or {}).items()}
+    if point:
+        model_thr.update({str(k): float(v) for k, v in dict(point.get("thresholds") or {}).items()})
+        model_min_dur.update({str(k): float(v) for k, v in dict(point.get("min_durations") or {}).items()})
     elif SENSITIVITY_OFFSETS[cfg.sensitivity]:
         lo, hi = OFFSET_BOUNDS
         off = SENSITIVITY_OFFSETS[cfg.sensitivity]
@@ -196,10 +210,12 @@ def resolve(cfg: DetectorConfig, labels: Sequence[str], clip_thresholds: Mapping
         else:
             thresholds[lab] = float(model_thr.get(lab, DEFAULT_THRESHOLD))
     releases = {**{str(k): float(v) for k, v in dict(d.get("releases") or {}).items()}, **cfg.releases}
+    min_durations = {**model_min_dur, **cfg.min_durations}
     enabled = labels if cfg.labels is None else tuple(x for x in labels if x in cfg.labels)
     sim = cfg.min_similarity if cfg.min_similarity is not None else min_similarity
     return DetectorSettings(
         labels=enabled, sensitivity=cfg.sensitivity, thresholds=thresholds, releases=releases,
+        min_durations=min_durations,
         alarm_release_s=cfg.alarm_release_s, alarm_confirm=cfg.alarm_confirm, alarm_fallback_s=cfg.alarm_fallback_s,
         min_similarity=float(sim or 0.0), home_background=cfg.home_background, **filled)
 

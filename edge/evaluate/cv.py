@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +19,27 @@ from edge.corpus.metrics import metrics
 from edge.evaluate.clips import ManifestClip, evaluate_clips
 from edge.train import data as D
 from edge.train.augment import AugmentParams
-from edge.train.recipe import Schedule, train
+from edge.train.recipe import Schedule, data_dirs, train
 
 
-def run_cv(data_dir: str | Path | None, out_dir: str | Path, seed: int = 0, quick: bool = False,
+def run_cv(data_dir: str | Path | Sequence[str | Path] | None, out_dir: str | Path, seed: int = 0, quick: bool = False,
            licence_filter: str = "all", folds: list[int] | None = None, schedule: Schedule | None = None,
            augment: AugmentParams | None = None, teacher_model: str | Path | None = None,
            device: str = "cpu", threads: int = 2) -> dict:
-    data_dir = Path(data_dir) if data_dir else D.default_data_dir()
+    dirs = data_dirs(data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = D.licence_filter(D.read_manifest(data_dir), licence_filter)
+    rows = D.licence_filter(D.read_corpora(dirs), licence_filter)
     all_folds = sorted({r.fold for r in rows})
-    res: dict = {"seed": seed, "licence_filter": licence_filter, "folds": {}}
+    # The headline clip figure is on the first corpus's held-out clips (homesounds: comparable across recipes).
+    primary = rows[0].root if rows else ""
+    res: dict = {"seed": seed, "licence_filter": licence_filter, "corpora": [str(d) for d in dirs], "folds": {}}
     for k in folds or all_folds:
         t0 = time.time()
-        rep = train(data_dir, out / f"fold{k}", [f for f in all_folds if f != k], seed, quick, licence_filter,
+        rep = train(dirs, out / f"fold{k}", [f for f in all_folds if f != k], seed, quick, licence_filter,
                     schedule=schedule, name=f"fold{k}", augment=augment,
                     teacher_model=teacher_model, device=device, threads=threads)
-        held = [ManifestClip(data_dir / r.path, r.label) for r in rows if r.fold == k]
+        held = [ManifestClip(r.file(), r.label) for r in rows if r.fold == k and r.root == primary]
         fold_res: dict[str, Any] = {
             "train": {x: rep[x] for x in ("inner_val_macro_f1", "pooling", "thresholds", "train_seconds",
                                           "teacher", "int8_bytes", "macs_per_second", "environment")}}
@@ -125,5 +128,7 @@ if __name__ == "__main__":
         ap.add_argument("folds", nargs="*", type=int, help="held-out folds to run (default: all)")
         ap.add_argument("--seed", type=int, default=0)
         ap.add_argument("--threads", type=int, default=2, help="CPU threads per process (1 when two run at once)")
+        ap.add_argument("--data", action="append", metavar="DIR",
+                        help="corpus folder, repeatable (default: ../shared/data/homesounds)")
         a = ap.parse_args()
-        run_cv(None, a.out, seed=a.seed, folds=a.folds or None, threads=a.threads)
+        run_cv(a.data, a.out, seed=a.seed, folds=a.folds or None, threads=a.threads)

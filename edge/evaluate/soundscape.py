@@ -1,14 +1,20 @@
 """Soundscape generator: event clips mixed over background beds, with DCASE-style ground truth.
 
-Reads a homesounds-style manifest (``path,label,fold,...``; paths relative to
-the manifest's folder), takes clips of the chosen folds only, and writes:
+Reads one or several homesounds-style manifests (``path,label,fold,...``;
+paths relative to each manifest's folder; e.g. ``homesounds``, ``esc-negatives``
+and ``home-media``, whose folds are aligned), takes clips of the chosen folds
+only, and writes:
 
 * ``scenes/scene_NNN_snrXX.wav`` + ``.txt``: a bed made of ``background`` clips
   (concatenated with crossfades) with event clips placed one after another at
   random gaps, every event of one scene at the scene's SNR. The ``.txt`` has
   one ``onset<TAB>offset<TAB>label`` line per event (seconds).
 * ``background/bg_NNN.wav`` (+ empty ``.txt``): background-only recordings,
-  ``background_hours`` in total, for false alarms per hour.
+  ``background_hours`` in total, for false alarms per hour. They are made of
+  passes over the background clips in fresh random orders, each clip at most
+  ``max_background_uses`` times in all, with its own random gain each time, so
+  one misclassified clip counts a few times, not dozens (fewer hours are made,
+  and ``scenes.json`` says so, when the clips run out).
 * ``scenes.json``: everything needed to audit a scene (source clip of every
   event, gain, SNR, trimmed region, which events are synthetic).
 
@@ -149,12 +155,41 @@ def _rms_db(x: np.ndarray) -> float:
     return 10.0 * math.log10(float(np.mean(x.astype(np.float64) ** 2)) + 1e-20)
 
 
-def build_bed(clips: Sequence[Clip], n_samples: int, rng: np.random.Generator, sr: int = SAMPLE_RATE,
-              level_dbfs: float = -35.0, spread_db: float = 6.0, crossfade_s: float = 0.25,
+class UseLimitedDraw:
+    """Background clips for background-only recordings: passes over ``clips`` in fresh random orders,
+    each clip at most ``max_uses`` times in all; :meth:`next` returns None when they are used up."""
+
+    def __init__(self, clips: Sequence[Clip], rng: np.random.Generator, max_uses: int) -> None:
+        self.clips, self.rng, self.max_uses = list(clips), rng, int(max_uses)
+        self.passes = 0
+        self._order: list[int] = []
+
+    def next(self) -> Clip | None:
+        if not self._order:
+            if self.passes >= self.max_uses or not self.clips:
+                return None
+            self.passes += 1
+            self._order = [int(i) for i in self.rng.permutation(len(self.clips))]
+        return self.clips[self._order.pop()]
+
+
+def trim_digital_silence(x: np.ndarray) -> np.ndarray:
+    """``x`` without the exact zeros at its ends (ESC-50 pads its clips to 5 s with them; no microphone
+    delivers digital silence, so a bed must not hold seconds of it)."""
+    nz = np.flatnonzero(x)
+    return x[nz[0] : nz[-1] + 1] if nz.size else x[:0]
+
+
+def build_bed(clips: Sequence[Clip] | UseLimitedDraw, n_samples: int, rng: np.random.Generator,
+              sr: int = SAMPLE_RATE, level_dbfs: float = -35.0, spread_db: float = 6.0, crossfade_s: float = 0.25,
               cache: dict[Path, np.ndarray] | None = None) -> np.ndarray:
-    """A background bed of ``n_samples``: random background clips, each at ``level_dbfs`` +- ``spread_db``
-    RMS, joined with linear crossfades of ``crossfade_s`` seconds."""
-    if not clips:
+    """A background bed of up to ``n_samples``: background clips (trimmed of digital silence), each at
+    ``level_dbfs`` +- ``spread_db`` RMS, joined with linear crossfades of ``crossfade_s`` seconds.
+
+    ``clips``: drawn at random with replacement, or from a :class:`UseLimitedDraw` (the bed ends
+    early, shorter than ``n_samples``, when it runs out).
+    """
+    if not isinstance(clips, UseLimitedDraw) and not clips:
         raise SoundscapeError("no background clips in the chosen folds")
     cache = {} if cache is None else cache
     xf = int(crossfade_s * sr)
@@ -162,11 +197,19 @@ def build_bed(clips: Sequence[Clip], n_samples: int, rng: np.random.Generator, s
     pos = 0
     ramp = np.linspace(0.0, 1.0, xf, dtype=np.float32) if xf else np.zeros(0, np.float32)
     while pos < n_samples:
-        c = clips[int(rng.integers(len(clips)))]
+        if isinstance(clips, UseLimitedDraw):
+            drawn = clips.next()
+            if drawn is None:
+                return bed[:pos]
+            c = drawn
+        else:
+            c = clips[int(rng.integers(len(clips)))]
         if c.path not in cache:
             cache[c.path] = load_mono(c.path, sr)
-        x = cache[c.path]
+        x = trim_digital_silence(cache[c.path])
         if x.shape[0] < 2 * xf + sr // 10 or _rms_db(x) < -90.0:
+            if isinstance(clips, UseLimitedDraw):
+                continue
             if all(v.shape[0] < 2 * xf + sr // 10 for v in cache.values()) and len(cache) >= len(clips):
                 raise SoundscapeError("background clips are all too short or silent to build a bed")
             continue
@@ -206,6 +249,8 @@ class SceneSettings:
     tail_s: float = 3.0
     background_hours: float = 1.0
     background_file_s: float = 600.0
+    #: each background clip appears at most this often in all background-only recordings together
+    max_background_uses: int = 4
     bed_level_dbfs: float = -35.0
     synthetic: tuple[str, ...] = ("co_alarm",)
     synthetic_cycles: int = 2
@@ -295,14 +340,19 @@ def make_scene(name: str, snr_db: float, drawer: _BalancedDraw, bg: Sequence[Cli
     return mix, bed, events
 
 
-def generate(manifest: str | Path, out_dir: str | Path, settings: SceneSettings,
+def generate(manifest: str | Path | Sequence[str | Path], out_dir: str | Path, settings: SceneSettings,
              progress: Any = None) -> list[SceneInfo]:
     """Write scenes, background-only recordings and ``scenes.json`` under ``out_dir``.
 
+    ``manifest``: one manifest (or corpus folder) or several, whose folds are aligned.
     Returns the list of scenes written (background-only ones last).
     """
     s = settings
-    clips = read_manifest(manifest, s.folds, s.licence)
+    manifests = [manifest] if isinstance(manifest, (str, Path)) else list(manifest)
+    if not manifests:
+        raise SoundscapeError("no manifest given")
+    clips = [c for m in manifests for c in read_manifest(m, s.folds, s.licence)]
+    manifest = ", ".join(str(m) for m in manifests)
     bg = [c for c in clips if c.label == BACKGROUND]
     pool = _event_pool(clips, s.synthetic)
     if not bg:
@@ -330,9 +380,14 @@ def generate(manifest: str | Path, out_dir: str | Path, settings: SceneSettings,
             progress(name)
     total_s = s.background_hours * 3600.0
     n_files = max(1, math.ceil(total_s / s.background_file_s - 1e-9)) if total_s > 0 else 0
+    bg_draw = UseLimitedDraw(bg, rng, s.max_background_uses)
+    made_s = 0.0
     for i in range(n_files):
         dur = min(s.background_file_s, total_s - i * s.background_file_s)
-        bed = build_bed(bg, int(round(dur * SAMPLE_RATE)), rng, SAMPLE_RATE, s.bed_level_dbfs, cache=cache)
+        bed = build_bed(bg_draw, int(round(dur * SAMPLE_RATE)), rng, SAMPLE_RATE, s.bed_level_dbfs, cache=cache)
+        if bed.shape[0] < SAMPLE_RATE:
+            break  # the clips are used up
+        made_s += bed.shape[0] / SAMPLE_RATE
         name = f"bg_{i:03d}"
         wav = out / "background" / f"{name}.wav"
         ann = out / "background" / f"{name}.txt"
@@ -344,8 +399,10 @@ def generate(manifest: str | Path, out_dir: str | Path, settings: SceneSettings,
             progress(name)
     meta = {
         "generator": "edge.evaluate.soundscape",
-        "manifest": str(Path(manifest).resolve()),
+        "manifest": [str(Path(m).resolve()) for m in manifests],
         "settings": asdict(s),
+        "background": {"hours_asked": s.background_hours, "hours_made": round(made_s / 3600.0, 4),
+                       "clips": len(bg), "max_uses": s.max_background_uses, "passes": bg_draw.passes},
         "sample_rate": SAMPLE_RATE,
         "labels": sorted(pool),
         "synthetic_labels": list(s.synthetic),

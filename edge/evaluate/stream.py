@@ -193,6 +193,10 @@ def compute_metrics(runs: Sequence[SceneRun], labels: Sequence[str] | None = Non
         "false_alarms": fa_count,
         "false_alarms_per_hour": round(fa_count / bg_hours, 3) if bg_hours > 0 else None,
         "false_alarms_by_label": dict(sorted(fa_by_label.items())),
+        # Television speech is speech: the speech label's detections on background audio are counted apart.
+        "false_alarms_per_hour_without_speech": (round((fa_count - fa_by_label.get("speech", 0)) / bg_hours, 3)
+                                                 if bg_hours > 0 else None),
+        "speech_detections_per_hour": round(fa_by_label.get("speech", 0) / bg_hours, 3) if bg_hours > 0 else None,
         "latency_collar_s": LATENCY_COLLAR_S,
         "onset_error_s": {"all": sm.latency_summary(all_err)}
         | {lab: sm.latency_summary(v) for lab, v in sorted(onset_err.items())},

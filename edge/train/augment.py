@@ -266,6 +266,7 @@ class BatchMaker:
         self.aug = aug
         self.n = len(clips)
         self.weights = weights / weights.sum()
+        self.base_weights = self.weights.copy()
         self.smooth = label_smoothing
         index = {lab: k for k, lab in enumerate(labels)}
         self.target_of = np.array([index.get(lab, -1) for lab in clips.labels])
@@ -275,6 +276,34 @@ class BatchMaker:
         nrng = np.random.default_rng([seed, 7])
         self.noises = [mel_power(colored_noise(20 * fp.sample_rate, nrng, e) * 0.1, fp) for e in (0.0, 1.0, 2.0)]
         self.noise_sampler = CropSampler(self.noises, [BACKGROUND] * 3, crop)
+
+    def reweight_hard(self, hardness: dict[int, np.ndarray], alpha: float, block_frames: int,
+                      floor: float = 0.25) -> None:
+        """Hard-negative mining: background clips whose windows score high for some label are drawn more.
+
+        ``hardness[i]``: for background clip ``i``, the highest label score of each window ``(n_windows,)``
+        (window ``w`` starts at frame ``w * block_frames``), from the model being trained. The clip's
+        sampling weight becomes ``base * (1 + alpha * max(hardness))``, background's total mass unchanged
+        (class balance stays); within the clip, a crop starts near window ``w`` with probability
+        ``~ floor + hardness[w]``. Called again later, it starts from the base weights.
+        """
+        w = self.base_weights.copy()
+        idx = np.array(sorted(hardness), dtype=np.int64)
+        if idx.size == 0:
+            return
+        mass = w[idx].sum()
+        w[idx] *= 1.0 + alpha * np.array([float(hardness[int(i)].max()) for i in idx])
+        w[idx] *= mass / w[idx].sum()
+        self.weights = w / w.sum()
+        crop = self.sampler.crop
+        for i in idx:
+            m, h = self.mels[int(i)], hardness[int(i)]
+            if m.shape[0] <= crop or h.size == 0:
+                continue
+            starts = np.arange(m.shape[0] - crop + 1)
+            pos = np.minimum(np.rint(starts / block_frames).astype(np.int64), h.size - 1)
+            p = floor + h[pos].astype(np.float64)
+            self.sampler._probs[int(i)] = p / p.sum()
 
     def _teacher(self, idx: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Teacher targets ``(n, n_teacher)`` of crops and a mask ``(n,)`` of those that have one."""

@@ -1,14 +1,19 @@
-"""Training data: manifest reading, licence filter, fold selection, audio in memory.
+"""Training data: manifest reading (one or several corpora), licence filter, fold selection, audio in memory.
 
-The manifest is a CSV with ``path,label,fold,duration_s,source,license,original_name``;
-``path`` is relative to the manifest's folder. Audio is float32 mono at the
-front end's sample rate, loaded once.
+Each corpus is a folder with a ``manifest.csv`` of
+``path,label,fold,duration_s,source,license,original_name`` (more columns are
+ignored); ``path`` is relative to that folder. Several corpora train one model
+(:func:`read_corpora`): their folds are the same folds (ESC-based corpora keep
+the ESC folds), so a fold-k model holds out fold k of every corpus; a corpus
+may hold only some labels (``esc-negatives`` only ``background``). Audio is
+float32 mono at the front end's sample rate, loaded once.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -37,6 +42,18 @@ class Row:
     source: str
     license: str
     original_name: str
+    #: the corpus folder ``path`` is relative to ("" = the caller's data folder)
+    root: str = ""
+
+    @property
+    def corpus(self) -> str:
+        """Name of the corpus folder (``homesounds``, ``esc-negatives``, ...); "" when unknown."""
+        return Path(self.root).name if self.root else ""
+
+    def file(self, root: Path | None = None) -> Path:
+        """The audio file: ``root`` (the row's own corpus folder by default) / ``path``."""
+        base = Path(self.root) if self.root else root
+        return Path(self.path) if base is None else base / self.path
 
     @property
     def group(self) -> str:
@@ -61,13 +78,15 @@ def default_data_dir() -> Path:
 
 
 def read_manifest(path: str | Path) -> list[Row]:
-    """Read ``manifest.csv``; a missing column or bad fold is a one-line :class:`DataError`."""
+    """Read ``manifest.csv`` (or a folder holding one); a missing column or bad fold is a one-line
+    :class:`DataError`. Every row remembers its corpus folder (:attr:`Row.root`)."""
     from edge.corpus.manifest import ManifestError, read_rows
 
     try:
         p, raw = read_rows(path)
     except ManifestError as e:
         raise DataError(str(e)) from None
+    root = str(p.parent.resolve())
     rows: list[Row] = []
     for i, r in raw:
         try:
@@ -76,8 +95,37 @@ def read_manifest(path: str | Path) -> list[Row]:
         except ValueError:
             raise DataError(f"{p}:{i}: fold/duration_s is not a number") from None
         rows.append(Row(r["path"], r["label"], fold, dur, r.get("source") or "", r.get("license") or "",
-                        r.get("original_name") or ""))
+                        r.get("original_name") or "", root))
     return rows
+
+
+def read_corpora(dirs: Sequence[str | Path]) -> list[Row]:
+    """The rows of several corpora, in the order given.
+
+    Their folds must be aligned: every corpus's folds are among the first
+    corpus's (the reference, e.g. ``homesounds``), else :class:`DataError`
+    names the corpus and the fold; a corpus given twice is refused.
+    """
+    if not dirs:
+        raise DataError("no data folder given")
+    out: list[Row] = []
+    ref_folds: set[int] = set()
+    seen: set[str] = set()
+    for k, d in enumerate(dirs):
+        rows = read_manifest(d)
+        root = rows[0].root if rows else str(Path(d).resolve())
+        if root in seen:
+            raise DataError(f"{d}: this corpus is given twice")
+        seen.add(root)
+        folds = {r.fold for r in rows}
+        if k == 0:
+            ref_folds = folds
+        elif not folds <= ref_folds:
+            extra = sorted(folds - ref_folds)
+            raise DataError(f"{d}: fold {extra[0]} is not a fold of {dirs[0]} (folds {sorted(ref_folds)}): "
+                            "the corpora's folds must be aligned")
+        out.extend(rows)
+    return out
 
 
 def licence_filter(rows: list[Row], which: str) -> list[Row]:
@@ -160,16 +208,22 @@ def recording_group(path: Path, fallback: str) -> str:
 _CACHE: dict[tuple[str, int], tuple[np.ndarray, str, np.ndarray | None]] = {}
 
 
-def load_clips(rows: list[Row], root: Path, sr: int, fp=None) -> ClipSet:  # noqa: ANN001
-    """Load clips (and their log-mel when ``fp`` is given), memoised per process (CV reuses them)."""
+def load_clips(rows: list[Row], root: Path | None, sr: int, fp=None) -> ClipSet:  # noqa: ANN001
+    """Load clips (and their log-mel when ``fp`` is given), memoised per process (CV reuses them).
+
+    A row's file is its own corpus folder / path; ``root`` serves rows that do not know their folder.
+    Recording groups are prefixed with the corpus, so no two corpora share one.
+    """
     from edge.features.frontend import logmel
 
     audio, groups, mels = [], [], []
     for r in rows:
-        key = (str((root / r.path).resolve()), sr)
+        f = r.file(root)
+        key = (str(f.resolve()), sr)
         if key not in _CACHE:
-            x = load_audio(root / r.path, sr)
-            _CACHE[key] = (x, recording_group(root / r.path, r.group), None)
+            x = load_audio(f, sr)
+            g = recording_group(f, r.group)
+            _CACHE[key] = (x, f"{r.corpus}:{g}" if r.corpus else g, None)
         x, g, m = _CACHE[key]
         if fp is not None and m is None:
             m = logmel(x, fp)
@@ -210,23 +264,27 @@ def inner_split(clips: ClipSet, frac: float, seed: int) -> tuple[np.ndarray, np.
     return train_arr, val_arr
 
 
-def write_manifest(path: str | Path, rows: list[Row], root: Path) -> Path:
-    """Write ``rows`` as a manifest CSV with absolute paths (``root / row.path``), readable from anywhere."""
+def write_manifest(path: str | Path, rows: list[Row], root: Path | None) -> Path:
+    """Write ``rows`` as a manifest CSV with absolute paths (:meth:`Row.file`), readable from anywhere,
+    with a ``corpus`` column naming each row's corpus."""
     p = Path(path)
     with p.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(COLUMNS)
+        w.writerow((*COLUMNS, "corpus"))
         for r in rows:
-            w.writerow([str((root / r.path).resolve()), r.label, r.fold, f"{r.duration_s:.3f}", r.source,
-                        r.license, r.original_name])
+            w.writerow([str(r.file(root).resolve()), r.label, r.fold, f"{r.duration_s:.3f}", r.source,
+                        r.license, r.original_name, r.corpus])
     return p
 
 
 def training_data_summary(rows: list[Row]) -> str:
-    """One line: clip count, per-licence-family counts and sources, for the contract."""
+    """One line: clip counts per corpus, per-licence-family counts, for the contract."""
     fam: dict[str, int] = {}
+    per_corpus: dict[str, int] = {}
     for r in rows:
         key = r.license.split(" ")[0] if r.license else "unknown"
         fam[key] = fam.get(key, 0) + 1
+        per_corpus[r.corpus or "homesounds"] = per_corpus.get(r.corpus or "homesounds", 0) + 1
     parts = ", ".join(f"{k} {v}" for k, v in sorted(fam.items(), key=lambda kv: -kv[1]))
-    return f"homesounds: {len(rows)} real clips (licences: {parts}) + synthetic T3/T4 alarms (edge.synth.alarms)"
+    corpora = " + ".join(f"{k} {v}" for k, v in per_corpus.items())
+    return f"{corpora} real clips (licences: {parts}) + synthetic T3/T4 alarms (edge.synth.alarms)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -73,6 +74,12 @@ class Schedule:
     distill_weight: float = 3.0
     #: classifier head over the window's block encodings (see edge.train.model.BlockClassifier)
     head: str = "temporal"
+    #: hard-negative mining: from this epoch on, every ``hard_negative_every`` epochs, the real background
+    #: clips are scored by the model being trained and those (and the windows of them) that score high for
+    #: some label are drawn more often (weight x (1 + hard_negative_weight x score)); 0 = off
+    hard_negative_every: int = 0
+    hard_negative_start: int = 100
+    hard_negative_weight: float = 3.0
     widths: tuple[int, int, int, int] = (24, 48, 96, 128)
 
 
@@ -246,6 +253,20 @@ def tune_decision(window_scores: list[np.ndarray], truth: list[str], labels: tup
     return pooling, {lab: float(round(t, 3)) for lab, t in zip(labels, thr, strict=True)}, final
 
 
+def background_hardness(model: BlockClassifier, clips: D.ClipSet, fp: FrontendParams) -> dict[int, np.ndarray]:
+    """Per real background clip: the highest label score of each window ``(n_windows,)`` (one per block)."""
+    out: dict[int, np.ndarray] = {}
+    model.eval()
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        for i, (m, lab, row) in enumerate(zip(clips.mels, clips.labels, clips.rows, strict=True)):
+            if lab != D.BACKGROUND or row is None:
+                continue
+            mel = padded_mel(m, fp, BLOCK_FRAMES * WINDOW_BLOCKS)
+            out[i] = model.score_sequence(torch.from_numpy(mel).to(dev)).max(dim=1).values.cpu().numpy()
+    return out
+
+
 def licence_summary(rows: list[D.Row], which: str) -> str:
     nc = sum(1 for r in rows if not commercial_ok(r.license))
     if nc:
@@ -253,6 +274,15 @@ def licence_summary(rows: list[D.Row], which: str) -> str:
                 "or CC Sampling+; other clips CC0/CC-BY/CC-BY-SA/GPL/ODbL (see MODEL_CARD.md)")
     return ("commercial use permitted: trained only on CC0/CC-BY/CC-BY-SA/GPL/ODbL-DbCL clips "
             "(attribution and share-alike obligations, see MODEL_CARD.md)")
+
+
+def data_dirs(data_dir: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    """One corpus folder or several as a list (None: the default ``homesounds``)."""
+    if data_dir is None:
+        return [D.default_data_dir()]
+    if isinstance(data_dir, (str, Path)):
+        return [Path(data_dir)]
+    return [Path(d) for d in data_dir]
 
 
 def quick_rows(rows: list[D.Row], per_label: int = 6) -> list[D.Row]:
@@ -359,16 +389,26 @@ def _fit(train_clips: D.ClipSet, n_steady: int, labels: tuple[str, ...], sched: 
         history.append(run_loss / sched.steps_per_epoch)
         if progress:
             tqdm.write(f"{name} epoch {epoch + 1}/{sched.epochs} loss {history[-1]:.4f}")
+        done = epoch + 1
+        if (sched.hard_negative_every > 0 and done >= sched.hard_negative_start
+                and (done - sched.hard_negative_start) % sched.hard_negative_every == 0 and done < sched.epochs):
+            maker.reweight_hard(background_hardness(model, train_clips, fp), sched.hard_negative_weight,
+                                BLOCK_FRAMES)
+            model.train()
     model.cpu().to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]  # stubs lack memory_format
     return model, history, time.time() - t_train, teacher_note, sched
 
 
-def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/build", folds: list[int] | None = None,
+def train(data_dir: str | Path | Sequence[str | Path] | None = None, out_dir: str | Path = "models/build",
+          folds: list[int] | None = None,
           seed: int = 0, quick: bool = False, licence_filter: str = "all", schedule: Schedule | None = None,
           name: str = "homesound", threads: int = 2, progress: bool = True,
           augment: AugmentParams | None = None, teacher_cache: str | Path | None = None,
           teacher_model: str | Path | None = None, device: str = "cpu") -> dict:
-    """Train on ``folds`` (None = all) of the manifest; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
+    """Train on ``folds`` (None = all) of the corpora; write fp32 + int8 ONNX and a JSON report to ``out_dir``.
+
+    ``data_dir``: one corpus folder or a list of them (:func:`edge.train.data.read_corpora`: aligned folds,
+    the licence filter applied to all); None = ``../shared/data/homesounds``.
 
     ``device``: a torch device for the training steps ("cpu", "cuda"); batches are
     built and the model is exported on the CPU either way. A GPU gives the same
@@ -380,16 +420,16 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     _seed_all(seed)
     sched = schedule or (QUICK if quick else Schedule())
     fp = FrontendParams()
-    data_dir = Path(data_dir) if data_dir else D.default_data_dir()
+    dirs = data_dirs(data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    rows = D.select_folds(D.licence_filter(D.read_manifest(data_dir), licence_filter), folds)
+    rows = D.select_folds(D.licence_filter(D.read_corpora(dirs), licence_filter), folds)
     if quick:
         rows = quick_rows(rows)
     present = {r.label for r in rows} | set(PATTERN_LABEL.values())
     labels = tuple(lab for lab in ALL_LABELS if lab in present)
-    real = D.load_clips(rows, data_dir, fp.sample_rate, fp)
+    real = D.load_clips(rows, None, fp.sample_rate, fp)
     tr_idx, va_idx = D.inner_split(real, sched.inner_val_frac, seed)
     synthetic = (synthetic_alarms(sched.synth_per_pattern, fp.sample_rate, seed, sched.alarm_continuous_share)
                  .extend(synthetic_room_noise(sched.synth_room_noise, fp.sample_rate, seed)))
@@ -452,7 +492,7 @@ def train(data_dir: str | Path | None = None, out_dir: str | Path = "models/buil
     # The clips that tuned the clip decision; unless refit, the model never trained on them: a
     # held-out set for detector tuning (edge eval-stream --make).
     inner_val = D.write_manifest(out / f"{name}-inner-val.csv", [r for r in val_clips.rows if r is not None],
-                                 data_dir)
+                                 None)
 
     report = {
         "name": name, "labels": list(labels), "folds": sorted({r.fold for r in rows}), "seed": seed,

@@ -29,7 +29,9 @@ STRIDE_FRAMES = 8
 
 def _key(clips: ClipSet, i: int) -> str | None:
     row = clips.rows[i] if clips.rows else None
-    return None if row is None else str(row.path)
+    if row is None:
+        return None
+    return f"{row.corpus}/{row.path}" if row.corpus else str(row.path)  # corpora may share relative paths
 
 
 def clip_teacher_scores(scorer: object, audio: np.ndarray, hop_length: int, crop_samples: int,

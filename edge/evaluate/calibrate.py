@@ -1,0 +1,280 @@
+"""Operating points by a false-alarm budget: per label, the lowest on-threshold whose false alarms stay in budget.
+
+A family leaves the listener on only if it rarely cries wolf. So each label's
+on-threshold is not tuned for F1 on scenes; it is set from how often the real
+streaming chain (:class:`edge.detect.chain.EventChain`, with the familiarity
+gate) fires on *background-only* audio the model never trained on:
+
+* ``edge eval-stream --make`` turns held-out clips (the recipe's inner
+  validation clips of the training folds: ``<name>-inner-val.csv``, every
+  corpus) into background-only recordings (each clip at most 4 times) and
+  scenes; the listener runs over them once, recording every hop's scores and
+  embeddings (:func:`edge.evaluate.stream.run_scene_set`);
+* per label, the recorded scores are replayed through the chain at every
+  threshold of :data:`THRESHOLD_GRID`: false alarms ``N(t)`` on the
+  background hours ``H``, detections and recall on the scenes;
+* for a budget of ``b`` false alarms per hour per label, the threshold is the
+  lowest ``t`` with ``N(t) / H <= b`` *and* with the tail of ``N`` (a straight
+  line of ``log N(t)`` against ``logit(t)`` through its last points) below
+  ``b``: the calibration audio holds a few hours, a budget of one false alarm
+  a day is far below what they can count, so the tail estimate decides there;
+* safety labels (:data:`edge.detect.labels.SAFETY_LABELS`) keep their recall:
+  their threshold is never above the highest one that still detects
+  ``safety_recall`` of their scene events;
+* a label whose sounds last (:data:`MIN_DURATIONS`: not the alarms, not the
+  safety sounds) may also get a minimum duration: each candidate gets its own
+  budget threshold, and the one that keeps most of the scene events wins (a
+  short noise that resembles a cry for a moment no longer fires, so a lower
+  threshold fits the budget).
+
+:data:`BUDGETS_PER_DAY` gives the three budgets of ``detector.sensitivity``;
+the result goes into the model's contract (``detector.operating_points`` and,
+measured, ``detector.false_alarms_per_hour``), where the listener reads it
+(:func:`edge.detect.settings.resolve`). Numbers tuned here are checked on a
+test fold the calibration never saw (``docs/evaluation.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.detect.labels import ALARM_LABELS, SAFETY_LABELS
+from edge.detect.settings import SENSITIVITIES, DetectorConfig, DetectorSettings
+from edge.evaluate.stream import SceneRun
+from edge.evaluate.tune import LabelCounts, label_counts, settings_for
+from edge.model.contract import ModelContract
+
+#: False alarms per label per day allowed at each ``detector.sensitivity``.
+BUDGETS_PER_DAY: dict[str, float] = {"low": 0.1, "medium": 1.0, "high": 5.0}
+#: Candidate on-thresholds, dense near 1 where strict budgets land.
+THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97,
+                  0.98, 0.985, 0.99, 0.995)
+#: Points of the false-alarm curve the tail line is fitted through (the highest thresholds with N >= 1).
+TAIL_POINTS = 4
+#: A threshold is never set above this: a label must always be able to fire.
+MAX_THRESHOLD = 0.995
+#: Minimum durations (s) tried for labels that may wait; alarms and safety sounds never wait.
+MIN_DURATIONS = (0.0, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One label at one threshold: false alarms on the background hours, and scene counts (500 ms collar)."""
+
+    threshold: float
+    false_alarms: int
+    tp: int
+    detected: int
+    reference: int
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / self.reference if self.reference else None
+
+
+@dataclass
+class LabelCalibration:
+    label: str
+    curves: dict[float, list[CurvePoint]]  # per minimum duration tried
+    thresholds: dict[str, float] = field(default_factory=dict)  # per sensitivity
+    min_durations: dict[str, float] = field(default_factory=dict)  # per sensitivity
+    false_alarms_per_hour: dict[str, float] = field(default_factory=dict)  # measured at that threshold
+    estimated_per_hour: dict[str, float] = field(default_factory=dict)  # tail estimate at that threshold
+    recall: dict[str, float | None] = field(default_factory=dict)
+    limited_by: dict[str, str] = field(default_factory=dict)  # "budget", "tail", "safety recall", "grid"
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def tail_line(curve: Sequence[CurvePoint], hours: float) -> tuple[float, float] | None:
+    """``(slope, intercept)`` of ``log(N(t) / H)`` against ``logit(t)`` through the last :data:`TAIL_POINTS`
+    thresholds with at least one false alarm; None when fewer than two such points or a rising line."""
+    pts = [(logit(c.threshold), math.log(c.false_alarms / hours)) for c in curve if c.false_alarms > 0]
+    pts = pts[-TAIL_POINTS:]
+    if len(pts) < 2 or hours <= 0:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    if sxx <= 0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sxx
+    if slope >= 0:
+        return None
+    return slope, my - slope * mx
+
+
+def tail_rate(line: tuple[float, float] | None, t: float) -> float | None:
+    """False alarms per hour the tail line predicts at threshold ``t`` (None without a line)."""
+    if line is None:
+        return None
+    slope, icpt = line
+    return math.exp(slope * logit(t) + icpt)
+
+
+def pick_threshold(curve: Sequence[CurvePoint], hours: float, budget_per_hour: float, safety: bool,
+                   safety_recall: float) -> tuple[float, str]:
+    """The operating point for one budget (see the module docstring) and what limited it.
+
+    Ascending thresholds: the first one whose measured rate is within budget; where it counts no false
+    alarm at all (the calibration audio cannot resolve the rate), the tail line must say so too.
+    """
+    line = tail_line(curve, hours)
+    for c in curve:
+        if c.false_alarms / hours > budget_per_hour:
+            continue
+        tail = tail_rate(line, c.threshold)
+        if c.false_alarms == 0 and tail is not None and tail > budget_per_hour:
+            continue
+        t_pick, why = c.threshold, ("tail" if c.false_alarms == 0 and tail is not None else "budget")
+        break
+    else:
+        t_pick, why = MAX_THRESHOLD, "grid"
+        if line is not None:  # beyond the grid: solve the tail line for the budget
+            slope, icpt = line
+            x = (math.log(budget_per_hour) - icpt) / slope
+            t_pick, why = min(MAX_THRESHOLD, 1 / (1 + math.exp(-x))), "tail"
+    if safety:
+        keeps = [c.threshold for c in curve if c.recall is not None and c.recall >= safety_recall]
+        if keeps and max(keeps) < t_pick:
+            t_pick, why = max(keeps), "safety recall"
+    return round(t_pick, 4), why
+
+
+def at_point(settings: DetectorSettings, label: str, threshold: float, min_duration: float) -> DetectorSettings:
+    """``settings`` with one label's threshold and minimum duration set."""
+    return dataclasses.replace(settings, thresholds={**settings.thresholds, label: float(threshold)},
+                               min_durations={**settings.min_durations, label: float(min_duration)})
+
+
+def label_curve(runs: Sequence[SceneRun], contract: ModelContract, settings: DetectorSettings, label: str,
+                grid: Sequence[float] = THRESHOLD_GRID, min_duration: float = 0.0) -> list[CurvePoint]:
+    """Counts of ``label`` alone at every threshold of ``grid``, replayed through the chain."""
+    out = []
+    for t in grid:
+        s = at_point(settings, label, t, min_duration)
+        c: LabelCounts = label_counts(runs, contract, label, s, 1)
+        out.append(CurvePoint(float(t), c.fa, c.ntp, c.nsys, c.nref))
+    return out
+
+
+def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig | None = None,
+              budgets_per_day: Mapping[str, float] = BUDGETS_PER_DAY, safety_recall: float = 0.9,
+              grid: Sequence[float] = THRESHOLD_GRID, log: Any = None) -> dict[str, Any]:
+    """Operating points of every label for every sensitivity, from recorded held-out runs.
+
+    ``runs``: scenes and background-only recordings recorded with one score row (and embedding) per
+    model block. Returns a JSON-ready dict: ``operating_points`` ``{sensitivity: {label: threshold}}``,
+    ``false_alarms_per_hour`` (measured there), ``estimated_false_alarms_per_hour`` (tail), the curves,
+    and what limited each threshold.
+    """
+    settings = settings_for(contract, base or DetectorConfig())
+    hours = sum(r.duration_s for r in runs if r.background_only) / 3600.0
+    if hours <= 0:
+        raise ValueError("calibration needs background-only recordings (edge eval-stream --make "
+                         "--background-hours)")
+    say = log or (lambda s: None)
+    cals: list[LabelCalibration] = []
+    for lab in settings.labels:
+        safety = lab in SAFETY_LABELS or lab in ALARM_LABELS
+        durations = (0.0,) if safety else MIN_DURATIONS
+        cal = LabelCalibration(lab, {d: label_curve(runs, contract, settings, lab, grid, d) for d in durations})
+        for sens in SENSITIVITIES:
+            b = budgets_per_day[sens] / 24.0
+            best: tuple[float, float, float, str, LabelCounts] | None = None  # recall, -duration, t, why, counts
+            for d, curve in cal.curves.items():
+                t, why = pick_threshold(curve, hours, b, lab in SAFETY_LABELS, safety_recall)
+                c = label_counts(runs, contract, lab, at_point(settings, lab, t, d), 1)
+                rec = c.ntp / c.nref if c.nref else 0.0
+                if best is None or (rec, -d) > (best[0], best[1]):
+                    best = (rec, -d, t, why, c)
+            assert best is not None
+            rec, neg_d, t, why, c = best
+            line = tail_line(cal.curves[-neg_d], hours)
+            cal.thresholds[sens], cal.min_durations[sens] = t, -neg_d
+            cal.false_alarms_per_hour[sens] = round(c.fa / hours, 4)
+            est = tail_rate(line, t)
+            cal.estimated_per_hour[sens] = round(est, 5) if est is not None else round(c.fa / hours, 4)
+            cal.recall[sens] = round(c.ntp / c.nref, 4) if c.nref else None
+            cal.limited_by[sens] = why
+        say(f"{lab}: " + ", ".join(f"{s} {cal.thresholds[s]:.3f}/{cal.min_durations[s]:g}s "
+                                   f"({cal.false_alarms_per_hour[s]:.2f}/h, recall {cal.recall[s]}, "
+                                   f"{cal.limited_by[s]})" for s in SENSITIVITIES))
+        cals.append(cal)
+    return {
+        "background_hours": round(hours, 4),
+        "scene_hours": round(sum(r.duration_s for r in runs if not r.background_only) / 3600.0, 4),
+        "budgets_per_day": dict(budgets_per_day),
+        "safety_recall": safety_recall,
+        "operating_points": {s: {"thresholds": {c.label: c.thresholds[s] for c in cals},
+                                 "min_durations": {c.label: c.min_durations[s] for c in cals if c.min_durations[s]}}
+                             for s in SENSITIVITIES},
+        "false_alarms_per_hour": {s: {c.label: c.false_alarms_per_hour[s] for c in cals} for s in SENSITIVITIES},
+        "estimated_false_alarms_per_hour": {s: {c.label: c.estimated_per_hour[s] for c in cals}
+                                            for s in SENSITIVITIES},
+        "recall": {s: {c.label: c.recall[s] for c in cals} for s in SENSITIVITIES},
+        "limited_by": {s: {c.label: c.limited_by[s] for c in cals} for s in SENSITIVITIES},
+        "curves": {c.label: {str(d): [dataclasses.asdict(p) for p in cv] for d, cv in c.curves.items()}
+                   for c in cals},
+    }
+
+
+def write_calibrated_model(model_in: str | Path, model_out: str | Path, result: Mapping[str, Any]) -> Path:
+    """Copy ``model_in`` to ``model_out`` with the operating points (and what they were measured to give)
+    in its contract's ``detector`` section; the medium point also becomes its ``thresholds``."""
+    import onnx
+
+    from edge.model.contract import read_contract, save_with_contract
+
+    c = read_contract(model_in)
+    det = dict(c.detector)
+    det["operating_points"] = {s: {k: dict(x) for k, x in v.items()} for s, v in result["operating_points"].items()}
+    det["thresholds"] = dict(result["operating_points"]["medium"]["thresholds"])
+    det["false_alarms_per_hour"] = {s: dict(v) for s, v in result["estimated_false_alarms_per_hour"].items()}
+    det["calibration"] = {"background_hours": result["background_hours"], "scene_hours": result["scene_hours"],
+                          "budgets_per_day": dict(result["budgets_per_day"])}
+    return save_with_contract(onnx.load(str(model_in)), dataclasses.replace(c, detector=det), model_out)
+
+
+def calibrate_model(model: str | Path, held_out: str | Path | Sequence[str | Path], work_dir: str | Path,
+                    out_model: str | Path, seed: int = 0, background_hours: float = 24.0, n_scenes: int = 40,
+                    base: DetectorConfig | None = None, log: Any = None) -> dict[str, Any]:
+    """The whole stage for one trained model: held-out clips -> scenes and background-only recordings
+    (each background clip at most 4 times; as many hours as that gives, up to ``background_hours``) ->
+    one recorded run of the listener -> :func:`calibrate` -> ``out_model`` with the operating points.
+
+    ``held_out``: manifest(s) of clips the model never trained on (the recipe's ``*-inner-val.csv``).
+    Writes ``calibration.json`` (and the scene set) under ``work_dir``; returns the result.
+    """
+    import json
+
+    from edge.corpus.manifest import read_rows
+    from edge.evaluate import stream as st
+    from edge.evaluate.soundscape import SceneSettings, generate
+    from edge.model.classifier import Classifier
+    from edge.service.config import parse_config
+
+    manifests = [held_out] if isinstance(held_out, (str, Path)) else list(held_out)
+    folds = sorted({int(r["fold"]) for m in manifests for _, r in read_rows(m, ("path", "label", "fold"))[1]})
+    work = Path(work_dir)
+    scenes = work / "scenes"
+    generate(manifests, scenes, SceneSettings(folds=tuple(folds), n_scenes=n_scenes, seed=seed,
+                                              background_hours=background_hours,
+                                              synthetic=("co_alarm", "smoke_alarm")))
+    clf = Classifier(model)
+    cfg = parse_config({"model": {"hop_s": None}})
+    _, runs = st.run_scene_set(scenes, cfg, clf, record_scores=True)
+    result = calibrate(runs, clf.contract, base, log=log)
+    result["model"] = str(model)
+    result["held_out"] = [str(m) for m in manifests]
+    (work / "calibration.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    write_calibrated_model(model, out_model, result)
+    return result
