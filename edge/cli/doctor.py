@@ -105,6 +105,7 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
         thr = ", ".join(f"{k} {v:g}" for k, v in dict(c.detector.get("thresholds") or {}).items())
         details.append(f"tuned detector defaults: {tuned}; thresholds: {thr or 'the clip thresholds'}; "
                        f"per-label releases: {c.detector.get('releases') or 'none'}")
+    details.append(expected_false_alarms(cfg, c))
     protos = c.familiarity()
     if protos is None:
         details.append("familiarity check: off (the model carries no prototypes)")
@@ -134,6 +135,22 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
     msg = (f"{clf.path} ({c.model_version}) loads and runs: {len(c.labels)} labels, {p.sample_rate} Hz; "
            f"silence scored in {ms:.1f} ms (top: {c.labels[top]} {float(scores[top]):.2f})")
     return PASS, msg, details, p.sample_rate
+
+
+def expected_false_alarms(cfg: Any, contract: Any) -> str:
+    """One line: the false alarms per day the model's calibration expects from the enabled labels."""
+    from edge.detect.settings import for_model
+
+    s = for_model(cfg.detector, contract)
+    rates = dict(dict(contract.detector.get("false_alarms_per_hour") or {}).get(s.sensitivity) or {})
+    if not rates:
+        return "expected false alarms: unknown (the model carries no calibrated operating points)"
+    own = set(cfg.detector.thresholds) | ({*s.labels} if cfg.detector.threshold is not None else set())
+    per_day = {lab: 24.0 * float(rates[lab]) for lab in s.labels if lab in rates and lab not in own}
+    top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_day.items(), key=lambda kv: -kv[1])[:4])
+    mine = f"; not counted, your own thresholds: {', '.join(sorted(own & set(s.labels)))}" if own else ""
+    return (f"expected false alarms per day at sensitivity {s.sensitivity}: {sum(per_day.values()):.1f} from "
+            f"{len(per_day)} enabled labels (most: {top}){mine}")
 
 
 def check_microphone(cfg: Any, model_rate: int | None, listen_s: float = 1.0) -> tuple[str, str]:

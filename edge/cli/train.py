@@ -33,7 +33,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--refit", action="store_true",
                    help="after tuning the clip decision on the inner split, train again on all training clips "
                         "and ship that model with the decision (twice the training time)")
-    p.add_argument("--cv", action="store_true", help="5-fold cross-validation (fp32 and int8) instead of training")
+    p.add_argument("--cv", action="store_true",
+                   help="5-fold cross-validation instead of training: clips (fp32 and int8) and, unless --quick, "
+                        "streams (operating points calibrated per fold, false alarms/h and event F1 on the held-out "
+                        "fold)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip the false-alarm calibration of the operating points (on by default, off with --quick): "
+                        "the model then carries no detector.operating_points")
     p.add_argument("--name", default=None, help="file name stem of the outputs (default: homesound[-commercial])")
     p.add_argument("--teacher", metavar="FILE", default=None,
                    help="yamnet.tflite used as the distillation teacher (default: "
@@ -83,19 +89,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             from edge.evaluate.cv import run_cv
 
             run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence, schedule=schedule,
-                   teacher_model=args.teacher, device=args.device, threads=args.threads)
+                   teacher_model=args.teacher, device=args.device, threads=args.threads,
+                   stream=not (args.quick or args.no_calibrate))
             return 0
         from edge.train.recipe import train
 
         name = args.name or ("homesound" if args.licence == "all" else "homesound-commercial")
         rep = train(data, args.out, None, args.seed, args.quick, args.licence, schedule=schedule, name=name,
                     teacher_model=args.teacher, device=args.device, threads=args.threads)
+        if not (args.quick or args.no_calibrate):
+            # The same procedure as for every CV fold: operating points from clips the model never trained on.
+            from edge.evaluate.calibrate import calibrate_model
+
+            cal = calibrate_model(rep["int8_path"], rep["inner_val_manifest"], Path(args.out) / f"{name}-calibration",
+                                  rep["int8_path"], seed=args.seed, log=lambda s: print(s, file=sys.stderr))
+            rep["calibration_background_hours"] = cal["background_hours"]
     except DataError as e:
         print(f"edge: {e}", file=sys.stderr)
         return 2
     keys = ("int8_path", "int8_bytes", "macs_per_second", "inner_val_macro_f1", "pooling", "refit", "n_train_real",
-            "total_seconds")
-    print(json.dumps({k: rep[k] for k in keys}, default=float))
+            "total_seconds", "calibration_background_hours")
+    print(json.dumps({k: rep[k] for k in keys if k in rep}, default=float))
     return 0
 
 

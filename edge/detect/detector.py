@@ -54,8 +54,12 @@ class _Track:
     on: float
     off: float
     recent: deque[tuple[bool, float, float, float]] = field(default_factory=deque)
-    #: (block start, score) of the hops since the last event ended, the last ``onset_backtrack_s`` only
-    past: deque[tuple[float, float]] = field(default_factory=deque)
+    #: how many entries of ``recent`` are above the on-threshold: while none is, a hop below it changes
+    #: nothing and is not even appended (most label-hops of a day are such hops)
+    n_above: int = 0
+    #: block start of the newest hop not in this track's backtracking history (the history is the hops
+    #: since the last event ended or the stream was flushed: :attr:`Detector._history` after this)
+    since: float = float("-inf")
     rise: float = 0.0  # start of the newest block of the first above-threshold hop (min duration counts from here)
     active: bool = False
     emitted: bool = False
@@ -95,6 +99,9 @@ class Detector:
         self.model_version = model_version
         self.start_wall = start_wall
         self._tracks: dict[str, _Track] = {}
+        #: (block start, scores) of the last ``onset_backtrack_s`` of hops, shared by every label's backtracking
+        self._history: deque[tuple[float, list[float]]] = deque()
+        self._last_start = float("-inf")  # block start of the newest hop
         self.reconfigure(cfg)
 
     def threshold(self, label: str) -> float:
@@ -125,11 +132,12 @@ class Detector:
                     out.append(ev)
         for label in enabled:
             on, off = cfg.thresholds[label], cfg.off_threshold(label)
-            tr = old.get(label) or _Track(on=on, off=off)
+            tr = old.get(label) or _Track(on=on, off=off, since=self._last_start)
             tr.on, tr.off = on, off
             tr.release_s = cfg.release_for(label)
             tr.min_duration_s = cfg.min_duration_for(label)
             tr.recent = deque(tr.recent, maxlen=cfg.persistence_n)
+            tr.n_above = sum(1 for r in tr.recent if r[0])
             self._tracks[label] = tr
         return out
 
@@ -154,38 +162,47 @@ class Detector:
         out: list[Event] = []
         values = scores.tolist()
         back_s = float(cfg.onset_backtrack_s)
+        self._last_start = block_start
+        if back_s > 0:
+            hist = self._history
+            hist.append((block_start, values))
+            while hist[0][0] < block_start - back_s - 1e-9:
+                hist.popleft()
         for label, tr in self._tracks.items():
             s = values[self._pos[label]]
             tr.last_end = block_end
             tr.block_s = block_end - block_start
             if not tr.active:
                 above = s >= tr.on
-                tr.recent.append((above, block_start, s, level_dbfs))
-                if back_s > 0:
-                    tr.past.append((block_start, s))
-                    while tr.past and tr.past[0][0] < block_start - back_s - 1e-9:
-                        tr.past.popleft()
+                if above or tr.n_above:
+                    recent = tr.recent
+                    if len(recent) == recent.maxlen and recent[0][0]:
+                        tr.n_above -= 1  # the oldest, above, drops out of the window
+                    recent.append((above, block_start, s, level_dbfs))
+                    tr.n_above += above
                 # Fewer than k of the last n were above before this hop (else the track would be
                 # active), so only a hop above the threshold can complete k of n.
-                if above and sum(1 for a, *_ in tr.recent if a) >= cfg.persistence_k:
+                if above and tr.n_above >= cfg.persistence_k:
                     first = next(i for i, r in enumerate(tr.recent) if r[0])
                     run = list(tr.recent)[first:]
                     tr.active, tr.emitted = True, False
                     tr.event_id = new_event_id()
                     tr.onset = tr.rise = run[0][1]
                     if back_s > 0:
-                        tr.onset = self._backtrack(tr, back_s)
-                    tr.past.clear()
+                        tr.onset = self._backtrack(label, tr, back_s)
+                    tr.since = block_start
                     tr.last_above_end = block_end
                     tr.peak = max(r[2] for r in run)
                     tr.total = sum(r[2] for r in run)
                     tr.count = len(run)
                     tr.level = max(r[3] for r in run)
                     tr.recent.clear()
+                    tr.n_above = 0
                     ev = self._maybe_onset(label, tr)
                     if ev is not None:
                         out.append(ev)
                 continue
+            tr.since = block_start  # hops while an event is open are not part of the next one's rise
             if s >= tr.off:
                 tr.last_above_end = block_end
                 tr.peak = max(tr.peak, s)
@@ -210,7 +227,8 @@ class Detector:
                 if ev is not None:
                     out.append(ev)
             tr.recent.clear()
-            tr.past.clear()
+            tr.n_above = 0
+            tr.since = self._last_start
         return out
 
     def _event(self, label: str, tr: _Track, state: str) -> Event:
@@ -229,15 +247,19 @@ class Detector:
             model_version=self.model_version,
         )
 
-    def _backtrack(self, tr: _Track, back_s: float) -> float:
+    def _backtrack(self, label: str, tr: _Track, back_s: float) -> float:
         """Start of the earliest hop of the contiguous run, ending just before the first above-threshold
-        hop, whose scores were all >= ``backtrack_floor`` x on-threshold (within ``back_s``)."""
+        hop, whose scores were all >= ``backtrack_floor`` x on-threshold (within ``back_s``, and after
+        this label's previous event)."""
         floor = float(self.cfg.backtrack_floor) * tr.on
+        pos = self._pos[label]
         onset = tr.rise
-        for start, score in reversed(tr.past):
+        for start, values in reversed(self._history):
+            if start <= tr.since:
+                break
             if start >= tr.rise:
                 continue
-            if score < floor or start < tr.rise - back_s - 1e-9:
+            if values[pos] < floor or start < tr.rise - back_s - 1e-9:
                 break
             onset = start
         return onset

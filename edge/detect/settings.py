@@ -39,14 +39,14 @@ class DetectorConfig:
     """The ``detector`` section as written: ``None`` = the model's tuned value, else the field's fallback."""
 
     labels: list[str] | None = option(None, "enabled labels; null = every label of the model")
-    sensitivity: str = option(
-        "medium", "how readily events fire: low = fewest false alarms, high = fewest misses; picks the model's "
-        "operating point per label (explicit thresholds still override)", choices=SENSITIVITIES)
     threshold: float | None = option(
         None, "one on-threshold for every label", 0.0, 1.0,
         default_says="null = the model's per-label thresholds, else 0.5")
     thresholds: dict[str, float] = option(
         {}, "per-label on-thresholds, e.g. {smoke_alarm: 0.4}; override `threshold`", 0.0, 1.0)
+    sensitivity: str = option(
+        "medium", "how readily events fire: low = fewest false alarms, high = fewest misses; picks the model's "
+        "operating point per label (explicit thresholds still override)", choices=SENSITIVITIES)
     hysteresis: float | None = option(
         None, "off-threshold = on-threshold - hysteresis, never below half the on-threshold (so an event can "
         "always end)", 0.0, 1.0, fallback=0.1)

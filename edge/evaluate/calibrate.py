@@ -46,7 +46,7 @@ from typing import Any
 from edge.detect.labels import ALARM_LABELS, SAFETY_LABELS
 from edge.detect.settings import SENSITIVITIES, DetectorConfig, DetectorSettings
 from edge.evaluate.stream import SceneRun
-from edge.evaluate.tune import LabelCounts, label_counts, settings_for
+from edge.evaluate.tune import LabelCounts, counts_by_label, settings_for
 from edge.model.contract import ModelContract
 
 #: False alarms per label per day allowed at each ``detector.sensitivity``.
@@ -149,20 +149,37 @@ def pick_threshold(curve: Sequence[CurvePoint], hours: float, budget_per_hour: f
     return round(t_pick, 4), why
 
 
-def at_point(settings: DetectorSettings, label: str, threshold: float, min_duration: float) -> DetectorSettings:
-    """``settings`` with one label's threshold and minimum duration set."""
-    return dataclasses.replace(settings, thresholds={**settings.thresholds, label: float(threshold)},
-                               min_durations={**settings.min_durations, label: float(min_duration)})
+def at_points(settings: DetectorSettings, thresholds: Mapping[str, float],
+              min_durations: Mapping[str, float]) -> DetectorSettings:
+    """``settings`` with some labels' thresholds and minimum durations set."""
+    return dataclasses.replace(settings, thresholds={**settings.thresholds, **thresholds},
+                               min_durations={**settings.min_durations, **min_durations})
 
 
-def label_curve(runs: Sequence[SceneRun], contract: ModelContract, settings: DetectorSettings, label: str,
-                grid: Sequence[float] = THRESHOLD_GRID, min_duration: float = 0.0) -> list[CurvePoint]:
-    """Counts of ``label`` alone at every threshold of ``grid``, replayed through the chain."""
-    out = []
-    for t in grid:
-        s = at_point(settings, label, t, min_duration)
-        c: LabelCounts = label_counts(runs, contract, label, s, 1)
-        out.append(CurvePoint(float(t), c.fa, c.ntp, c.nsys, c.nref))
+def may_wait(label: str) -> bool:
+    """Labels that may get a minimum duration: not the alarms, not the safety sounds."""
+    return label not in SAFETY_LABELS and label not in ALARM_LABELS
+
+
+def curves(runs: Sequence[SceneRun], contract: ModelContract, settings: DetectorSettings,
+           grid: Sequence[float] = THRESHOLD_GRID, durations: Sequence[float] = MIN_DURATIONS
+           ) -> dict[str, dict[float, list[CurvePoint]]]:
+    """Per label and minimum duration, its counts at every threshold of ``grid``.
+
+    Labels are independent in the chain, so one replay with every label at threshold ``t`` gives every
+    label's point at ``t``. Labels that may not wait (:func:`may_wait`) get duration 0 only.
+    """
+    labels = list(settings.labels)
+    out: dict[str, dict[float, list[CurvePoint]]] = {lab: {} for lab in labels}
+    for d in durations:
+        waiting = [lab for lab in labels if d == 0 or may_wait(lab)]
+        if not waiting:
+            continue
+        for t in grid:
+            s = at_points(dataclasses.replace(settings, labels=tuple(waiting)), {lab: float(t) for lab in waiting},
+                          {lab: float(d) for lab in waiting})
+            for lab, c in counts_by_label(runs, contract, s, 1).items():
+                out[lab].setdefault(float(d), []).append(CurvePoint(float(t), c.fa, c.ntp, c.nsys, c.nref))
     return out
 
 
@@ -172,9 +189,10 @@ def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorC
     """Operating points of every label for every sensitivity, from recorded held-out runs.
 
     ``runs``: scenes and background-only recordings recorded with one score row (and embedding) per
-    model block. Returns a JSON-ready dict: ``operating_points`` ``{sensitivity: {label: threshold}}``,
-    ``false_alarms_per_hour`` (measured there), ``estimated_false_alarms_per_hour`` (tail), the curves,
-    and what limited each threshold.
+    model block. Returns a JSON-ready dict: ``operating_points`` ``{sensitivity: {"thresholds": {label: t},
+    "min_durations": {label: s}}}``, ``false_alarms_per_hour`` (measured there on the calibration audio),
+    ``estimated_false_alarms_per_hour`` (tail estimate, what the contract carries), the curves, and what
+    limited each threshold.
     """
     settings = settings_for(contract, base or DetectorConfig())
     hours = sum(r.duration_s for r in runs if r.background_only) / 3600.0
@@ -182,71 +200,84 @@ def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorC
         raise ValueError("calibration needs background-only recordings (edge eval-stream --make "
                          "--background-hours)")
     say = log or (lambda s: None)
-    cals: list[LabelCalibration] = []
-    for lab in settings.labels:
-        safety = lab in SAFETY_LABELS or lab in ALARM_LABELS
-        durations = (0.0,) if safety else MIN_DURATIONS
-        cal = LabelCalibration(lab, {d: label_curve(runs, contract, settings, lab, grid, d) for d in durations})
-        for sens in SENSITIVITIES:
-            b = budgets_per_day[sens] / 24.0
-            best: tuple[float, float, float, str, LabelCounts] | None = None  # recall, -duration, t, why, counts
-            for d, curve in cal.curves.items():
-                t, why = pick_threshold(curve, hours, b, lab in SAFETY_LABELS, safety_recall)
-                c = label_counts(runs, contract, lab, at_point(settings, lab, t, d), 1)
-                rec = c.ntp / c.nref if c.nref else 0.0
-                if best is None or (rec, -d) > (best[0], best[1]):
-                    best = (rec, -d, t, why, c)
-            assert best is not None
-            rec, neg_d, t, why, c = best
-            line = tail_line(cal.curves[-neg_d], hours)
-            cal.thresholds[sens], cal.min_durations[sens] = t, -neg_d
+    cv = curves(runs, contract, settings, grid)
+    cals = {lab: LabelCalibration(lab, cv[lab]) for lab in settings.labels}
+    for sens in SENSITIVITIES:
+        b = budgets_per_day[sens] / 24.0
+        # Each minimum duration's budget threshold per label, then the counts there (one replay per duration).
+        options: dict[float, tuple[dict[str, tuple[float, str]], dict[str, LabelCounts]]] = {}
+        for d in MIN_DURATIONS:
+            labs = [lab for lab in settings.labels if d in cv[lab]]
+            picks = {lab: pick_threshold(cv[lab][d], hours, b, lab in SAFETY_LABELS, safety_recall) for lab in labs}
+            s = at_points(dataclasses.replace(settings, labels=tuple(labs)), {lab: p[0] for lab, p in picks.items()},
+                          {lab: d for lab in labs})
+            options[d] = (picks, counts_by_label(runs, contract, s, 1))
+        for lab, cal in cals.items():
+            # The duration that keeps most of the scene events at its own budget threshold (shorter on a tie).
+            d = max((x for x in options if lab in options[x][0]),
+                    key=lambda x: (options[x][1][lab].ntp / max(options[x][1][lab].nref, 1), -x))
+            (t, why), c = options[d][0][lab], options[d][1][lab]
+            cal.thresholds[sens], cal.min_durations[sens] = t, d
             cal.false_alarms_per_hour[sens] = round(c.fa / hours, 4)
-            est = tail_rate(line, t)
+            est = tail_rate(tail_line(cv[lab][d], hours), t)
             cal.estimated_per_hour[sens] = round(est, 5) if est is not None else round(c.fa / hours, 4)
             cal.recall[sens] = round(c.ntp / c.nref, 4) if c.nref else None
             cal.limited_by[sens] = why
-        say(f"{lab}: " + ", ".join(f"{s} {cal.thresholds[s]:.3f}/{cal.min_durations[s]:g}s "
-                                   f"({cal.false_alarms_per_hour[s]:.2f}/h, recall {cal.recall[s]}, "
-                                   f"{cal.limited_by[s]})" for s in SENSITIVITIES))
-        cals.append(cal)
+    for cal in cals.values():
+        say(f"{cal.label}: " + ", ".join(f"{s} {cal.thresholds[s]:.3f}/{cal.min_durations[s]:g}s "
+                                         f"({cal.false_alarms_per_hour[s]:.2f}/h, recall {cal.recall[s]}, "
+                                         f"{cal.limited_by[s]})" for s in SENSITIVITIES))
+    cl = list(cals.values())
     return {
         "background_hours": round(hours, 4),
         "scene_hours": round(sum(r.duration_s for r in runs if not r.background_only) / 3600.0, 4),
         "budgets_per_day": dict(budgets_per_day),
         "safety_recall": safety_recall,
-        "operating_points": {s: {"thresholds": {c.label: c.thresholds[s] for c in cals},
-                                 "min_durations": {c.label: c.min_durations[s] for c in cals if c.min_durations[s]}}
+        "operating_points": {s: {"thresholds": {c.label: c.thresholds[s] for c in cl},
+                                 "min_durations": {c.label: c.min_durations[s] for c in cl if c.min_durations[s]}}
                              for s in SENSITIVITIES},
-        "false_alarms_per_hour": {s: {c.label: c.false_alarms_per_hour[s] for c in cals} for s in SENSITIVITIES},
-        "estimated_false_alarms_per_hour": {s: {c.label: c.estimated_per_hour[s] for c in cals}
+        "false_alarms_per_hour": {s: {c.label: c.false_alarms_per_hour[s] for c in cl} for s in SENSITIVITIES},
+        "estimated_false_alarms_per_hour": {s: {c.label: c.estimated_per_hour[s] for c in cl}
                                             for s in SENSITIVITIES},
-        "recall": {s: {c.label: c.recall[s] for c in cals} for s in SENSITIVITIES},
-        "limited_by": {s: {c.label: c.limited_by[s] for c in cals} for s in SENSITIVITIES},
-        "curves": {c.label: {str(d): [dataclasses.asdict(p) for p in cv] for d, cv in c.curves.items()}
-                   for c in cals},
+        "recall": {s: {c.label: c.recall[s] for c in cl} for s in SENSITIVITIES},
+        "limited_by": {s: {c.label: c.limited_by[s] for c in cl} for s in SENSITIVITIES},
+        "curves": {c.label: {str(d): [dataclasses.asdict(p) for p in cvs] for d, cvs in c.curves.items()}
+                   for c in cl},
     }
 
 
-def write_calibrated_model(model_in: str | Path, model_out: str | Path, result: Mapping[str, Any]) -> Path:
-    """Copy ``model_in`` to ``model_out`` with the operating points (and what they were measured to give)
-    in its contract's ``detector`` section; the medium point also becomes its ``thresholds``."""
-    import onnx
+#: Detector settings tuned for event F1 on the calibration scenes before the thresholds are calibrated
+#: (the thresholds themselves come from the budget, the hop stays one block).
+TUNED = ("persistence", "hysteresis", "release_s", "offset_lag_s", "onset", "releases")
 
-    from edge.model.contract import read_contract, save_with_contract
 
-    c = read_contract(model_in)
-    det = dict(c.detector)
+def calibrated_contract(contract: ModelContract, result: Mapping[str, Any]) -> ModelContract:
+    """``contract`` with the operating points (and the false alarms they were measured to give) and the tuned
+    detector settings of ``result`` in its ``detector`` section; the medium point is also its ``thresholds``."""
+    det = dict(contract.detector)
+    det.update({k: v for k, v in dict(result.get("tuned") or {}).items() if k != "thresholds"})
     det["operating_points"] = {s: {k: dict(x) for k, x in v.items()} for s, v in result["operating_points"].items()}
     det["thresholds"] = dict(result["operating_points"]["medium"]["thresholds"])
     det["false_alarms_per_hour"] = {s: dict(v) for s, v in result["estimated_false_alarms_per_hour"].items()}
     det["calibration"] = {"background_hours": result["background_hours"], "scene_hours": result["scene_hours"],
                           "budgets_per_day": dict(result["budgets_per_day"])}
-    return save_with_contract(onnx.load(str(model_in)), dataclasses.replace(c, detector=det), model_out)
+    return dataclasses.replace(contract, detector=det)
+
+
+def write_calibrated_model(model_in: str | Path, model_out: str | Path, result: Mapping[str, Any]) -> Path:
+    """Copy ``model_in`` to ``model_out`` with :func:`calibrated_contract` (needs ``onnx``)."""
+    import onnx
+
+    from edge.model.contract import read_contract, save_with_contract
+
+    c = calibrated_contract(read_contract(model_in), result)
+    return save_with_contract(onnx.load(str(model_in)), c, model_out)
 
 
 def calibrate_model(model: str | Path, held_out: str | Path | Sequence[str | Path], work_dir: str | Path,
                     out_model: str | Path, seed: int = 0, background_hours: float = 24.0, n_scenes: int = 40,
-                    base: DetectorConfig | None = None, log: Any = None) -> dict[str, Any]:
+                    base: DetectorConfig | None = None, log: Any = None, tune_detector: bool = True
+                    ) -> dict[str, Any]:
     """The whole stage for one trained model: held-out clips -> scenes and background-only recordings
     (each background clip at most 4 times; as many hours as that gives, up to ``background_hours``) ->
     one recorded run of the listener -> :func:`calibrate` -> ``out_model`` with the operating points.
@@ -273,6 +304,16 @@ def calibrate_model(model: str | Path, held_out: str | Path | Sequence[str | Pat
     cfg = parse_config({"model": {"hop_s": None}})
     _, runs = st.run_scene_set(scenes, cfg, clf, record_scores=True)
     result = calibrate(runs, clf.contract, base, log=log)
+    tuned: dict[str, Any] = {}
+    if tune_detector:
+        # Onset lead, offset lag, persistence, releases: for event F1 at the medium thresholds (the false
+        # alarms above budget still cost in the objective), then the thresholds again with those settings.
+        from edge.evaluate.tune import Objective, tune
+
+        c1 = calibrated_contract(clf.contract, result)
+        tuned = tune(runs, c1, base or DetectorConfig(), Objective(), rounds=1, only=TUNED)["detector"]
+        result = calibrate(runs, calibrated_contract(clf.contract, {**result, "tuned": tuned}), base, log=log)
+    result["tuned"] = {k: v for k, v in tuned.items() if k != "thresholds"}
     result["model"] = str(model)
     result["held_out"] = [str(m) for m in manifests]
     (work / "calibration.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

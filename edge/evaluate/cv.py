@@ -1,10 +1,21 @@
-"""5-fold cross-validation by the manifest's folds, fp32 and int8 side by side.
+"""5-fold cross-validation by the corpora's folds: clips (fp32 and int8) and streams (false alarms, event F1).
 
-For each fold: train on the other folds (thresholds/pooling tuned on an inner
-split of those), then evaluate both exported ONNX files on the held-out fold
-with the eval-clips logic (runtime Classifier). Synthetic alarms are only
-ever training data, so ``smoke_alarm`` is evaluated on real recordings only.
-Pooled figures concatenate the five held-out folds' predictions.
+For each fold k: train on the other folds of every corpus (thresholds/pooling
+tuned on an inner split of those), then
+
+* **clips**: evaluate both exported ONNX files on the held-out fold of the
+  first corpus (homesounds) with the eval-clips logic (runtime Classifier).
+  Synthetic alarms are only ever training data, so ``smoke_alarm`` is evaluated
+  on real recordings only;
+* **streams** (``stream=True``): calibrate the int8 model's operating points on
+  its inner-validation clips (:func:`edge.evaluate.calibrate.calibrate_model`:
+  clips of the training folds it never trained on), then run the calibrated
+  model over scenes and background-only recordings made of fold k's clips of
+  every corpus (each background clip at most 4 times) at each
+  ``detector.sensitivity``: event F1 @200/500 ms, safety recall, false alarms
+  per hour (speech apart), onset latency.
+
+Pooled figures concatenate the held-out folds (clip predictions; stream counts).
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.corpus.metrics import metrics
+from edge.detect.labels import SAFETY_LABELS
 from edge.evaluate.clips import ManifestClip, evaluate_clips
 from edge.train import data as D
 from edge.train.augment import AugmentParams
@@ -25,7 +37,12 @@ from edge.train.recipe import Schedule, data_dirs, train
 def run_cv(data_dir: str | Path | Sequence[str | Path] | None, out_dir: str | Path, seed: int = 0, quick: bool = False,
            licence_filter: str = "all", folds: list[int] | None = None, schedule: Schedule | None = None,
            augment: AugmentParams | None = None, teacher_model: str | Path | None = None,
-           device: str = "cpu", threads: int = 2) -> dict:
+           device: str = "cpu", threads: int = 2, stream: bool | None = None) -> dict:
+    """Train and evaluate each fold (see the module docstring); ``stream`` defaults to on unless ``quick``.
+
+    Writes ``cv.json`` under ``out_dir`` after every fold; returns the result.
+    """
+    stream = (not quick) if stream is None else stream
     dirs = data_dirs(data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,6 +64,8 @@ def run_cv(data_dir: str | Path | Sequence[str | Path] | None, out_dir: str | Pa
             ev = evaluate_clips(rep[f"{kind}_path"], held)
             ev.pop("predictions", None)
             fold_res[kind] = ev
+        if stream:
+            fold_res.update(stream_fold(rep, dirs, k, out, seed, licence_filter))
         fold_res["seconds"] = round(time.time() - t0, 1)
         res["folds"][str(k)] = fold_res
         print(f"fold {k}: fp32 macro-F1 {fold_res['fp32']['macro_f1']:.3f}  int8 {fold_res['int8']['macro_f1']:.3f}"
@@ -56,6 +75,76 @@ def run_cv(data_dir: str | Path | Sequence[str | Path] | None, out_dir: str | Pa
     (out / "cv.json").write_text(json.dumps(res, indent=2, default=float))
     print(format_cv(res))
     return res
+
+
+def stream_fold(rep: dict, dirs: Sequence[Path], k: int, out: Path, seed: int, licence_filter: str) -> dict:
+    """Calibrate fold k's model on its inner-validation clips, then evaluate it on fold k's streams."""
+    from edge.evaluate.calibrate import calibrate_model
+    from edge.evaluate.soundscape import SceneSettings, generate
+    from edge.evaluate.stream import evaluate_sensitivities
+
+    cal_model = out / f"fold{k}" / f"fold{k}-calibrated.onnx"
+    cal = calibrate_model(rep["int8_path"], rep["inner_val_manifest"], out / f"fold{k}" / "calibration", cal_model,
+                          seed=seed)
+    scenes = out / "scenes" / f"fold{k}"
+    if not (scenes / "scenes.json").is_file():
+        generate(list(dirs), scenes, SceneSettings(folds=(k,), n_scenes=HELD_OUT_SCENES, seed=1000 * seed + k,
+                                                   background_hours=24.0, licence=licence_filter,
+                                                   synthetic=("co_alarm", "smoke_alarm")))
+    return {"calibration": {x: cal[x] for x in ("background_hours", "scene_hours", "operating_points",
+                                               "false_alarms_per_hour", "estimated_false_alarms_per_hour",
+                                               "recall", "limited_by")},
+            "stream": evaluate_sensitivities(cal_model, scenes)}
+
+
+#: Scenes (about a minute each) per held-out fold; the background-only hours are what fold k's clips give
+#: with each used at most 4 times.
+HELD_OUT_SCENES = 40
+
+
+def pooled_stream(res: dict) -> dict:
+    """Stream figures pooled over the folds, per sensitivity: counts added, then rates and F1."""
+    out: dict[str, dict] = {}
+    folds = [f["stream"] for f in res["folds"].values() if "stream" in f]
+    if not folds:
+        return out
+    for sens in folds[0]:
+        ms = [f[sens] for f in folds]
+        hours = sum(m["background_hours"] for m in ms)
+        by_label: dict[str, int] = {}
+        for m in ms:
+            for lab, n in m["false_alarms_by_label"].items():
+                by_label[lab] = by_label.get(lab, 0) + n
+        fa = sum(by_label.values())
+        speech = by_label.get("speech", 0)
+        pooled = {"background_hours": round(hours, 3), "false_alarms": fa,
+                  "false_alarms_per_hour_without_speech": round((fa - speech) / hours, 3) if hours else None,
+                  "speech_detections_per_hour": round(speech / hours, 3) if hours else None,
+                  "false_alarms_per_hour_by_label": {k: round(v / hours, 3) for k, v in sorted(by_label.items())}}
+        for collar in ("200ms", "500ms"):
+            tp = sum(m[f"event_counts_{collar}"]["Ntp"] for m in ms)
+            sys_ = sum(m[f"event_counts_{collar}"]["Nsys"] for m in ms)
+            ref = sum(m[f"event_counts_{collar}"]["Nref"] for m in ms)
+            pooled[f"event_f1_{collar}"] = round(2 * tp / (sys_ + ref), 4) if sys_ + ref else 0.0
+        per_class: dict[str, dict[str, int]] = {}
+        for m in ms:
+            for lab, c in m["per_class_500ms"].items():
+                d = per_class.setdefault(lab, {"Ntp": 0, "Nref": 0, "Nsys": 0})
+                for key in d:
+                    d[key] += int(c[key])
+        pooled["recall_500ms"] = {lab: round(d["Ntp"] / d["Nref"], 3) for lab, d in sorted(per_class.items())
+                                  if d["Nref"]}
+        pooled["f1_500ms"] = {lab: round(2 * d["Ntp"] / (d["Nref"] + d["Nsys"]), 3)
+                              for lab, d in sorted(per_class.items()) if d["Nref"] + d["Nsys"]}
+        pooled["safety_recall_500ms"] = {lab: pooled["recall_500ms"].get(lab) for lab in SAFETY_LABELS}
+        meds = [m["onset_error_s"]["all"].get("median_s") for m in ms if m["onset_error_s"]["all"].get("median_s")
+                is not None]
+        pooled["onset_error_median_s"] = round(sum(meds) / len(meds), 3) if meds else None
+        dec = [m["decision_latency_s"]["all"].get("median_s") for m in ms
+               if m["decision_latency_s"]["all"].get("median_s") is not None]
+        pooled["decision_latency_median_s"] = round(sum(dec) / len(dec), 3) if dec else None
+        out[sens] = pooled
+    return out
 
 
 def summarise(res: dict) -> dict:
@@ -78,6 +167,9 @@ def summarise(res: dict) -> dict:
         res[f"pooled_{kind}"] = metrics(truth, pred)
         f1s = [f[kind]["macro_f1"] for f in res["folds"].values()]
         res[f"mean_fold_macro_f1_{kind}"] = sum(f1s) / len(f1s)
+    stream = pooled_stream(res)
+    if stream:
+        res["pooled_stream"] = stream
     return res
 
 
@@ -110,6 +202,14 @@ def format_cv(res: dict) -> str:
             f = res["pooled_fp32"]["per_class"].get(c, {}).get("f1", 0.0)
             lines.append(f"| {c} | {m['support']} | {f:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | "
                          f"{m['f1']:.3f} |")
+    for sens, m in res.get("pooled_stream", {}).items():
+        safety = ", ".join(f"{k} {v}" for k, v in m["safety_recall_500ms"].items())
+        lines += ["", f"streams, sensitivity {sens}, pooled over {len(res['folds'])} held-out folds "
+                      f"({m['background_hours']:.1f} h of background): false alarms/h "
+                      f"{m['false_alarms_per_hour_without_speech']} "
+                      f"(speech apart: {m['speech_detections_per_hour']}/h), event F1 @200/500 ms "
+                      f"{m['event_f1_200ms']:.3f} / {m['event_f1_500ms']:.3f}, safety recall {safety}, onset error "
+                      f"median {m['onset_error_median_s']} s"]
     return "\n".join(lines)
 
 
