@@ -3,10 +3,10 @@
 #   bash scripts/setup-homeassistant.sh        (CI runs it from .ci/run before the tests)
 # The venv goes to ~/.cache/edge-ha/venv (or $EDGE_HA_VENV), the path the tests look
 # for; re-running it installs nothing when that version is already there. Home
-# Assistant needs Python 3.13: python3.13 on PATH, else pyenv's newest 3.13. Without
+# Assistant needs Python 3.13: python3.13 on PATH, else one of pyenv's. Without
 # one it says so and exits 0 (the Home Assistant tests then skip with that reason);
-# a failed download or install exits non-zero.
-# Fresh machine: about 8 minutes and 0.8 GB (Home Assistant, its pinned dependencies
+# a failed download or install exits non-zero and leaves no usable venv (the tests skip).
+# Fresh machine: about 4-8 minutes and 0.9 GB (Home Assistant, its pinned dependencies
 # and the requirements of the integrations a bare configuration loads).
 set -euo pipefail
 
@@ -20,8 +20,12 @@ if [ -f "$marker" ] && [ "$(cat "$marker")" = "$version" ] && [ -x "$venv/bin/ha
 fi
 
 python=""
-# python3.13 on PATH (a pyenv shim there may point at nothing: run it to be sure), else pyenv's newest 3.13.
-for p in "$(command -v python3.13 || true)" $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do
+# python3.13 on PATH (a pyenv shim there may point at nothing: run it to be sure), else one of pyenv's.
+candidates=("$(command -v python3.13 || true)")
+for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+  candidates+=("$p")
+done
+for p in "${candidates[@]}"; do
   if [ -n "$p" ] && "$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
     python=$p
     break

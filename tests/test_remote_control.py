@@ -244,3 +244,49 @@ def test_the_learn_button_needs_a_model_with_prototypes(tmp_path: Path, wav_writ
     assert control.session is None
     assert any("set/learn_background: the model carries no prototypes" in r.getMessage() for r in caplog.records)
     src.stop()
+
+
+def test_the_shipped_acl_lets_only_home_assistant_send_commands(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from broker import MOSQUITTO_PASSWD, Broker
+
+    if MOSQUITTO_PASSWD is None:
+        pytest.skip("mosquitto_passwd is not installed")
+    acl = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
+    pw = tmp_path / "passwd"
+    for i, user in enumerate(("edge", "homeassistant")):
+        subprocess.run([MOSQUITTO_PASSWD, "-b", *(["-c"] if i == 0 else []), str(pw), user, f"{user}-pw"],
+                       check=True, capture_output=True)
+    shutil.copy(acl, tmp_path / "acl")
+    b = Broker(tmp_path / "b", f"allow_anonymous false\npassword_file {pw}\nacl_file {tmp_path / 'acl'}")
+    b.start()
+    try:
+        ha = Subscriber(b.host, b.port, "homesound/#", username="homeassistant", password="homeassistant-pw").start()
+        edge = Subscriber(b.host, b.port, "homesound/kitchen/set/#", username="edge", password="edge-pw").start()
+
+        def send(user: str, topic: str) -> None:
+            import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
+
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+            c.username_pw_set(user, f"{user}-pw")
+            c.connect(b.host, b.port)
+            c.loop_start()
+            c.publish(topic, "OFF", qos=1).wait_for_publish(5)  # a denied publish is acknowledged, then dropped
+            c.disconnect()
+            c.loop_stop()
+
+        send("edge", "homesound/kitchen/set/listening")  # the listener may not command itself
+        send("edge", "homesound/kitchen/smoke_alarm")
+        send("homeassistant", "homesound/kitchen/set/detect/dog_bark")
+        assert ha.wait_for(lambda ms: any(m.topic == "homesound/kitchen/smoke_alarm" for m in ms), 5)
+        assert edge.wait_for(lambda ms: any(m.topic == "homesound/kitchen/set/detect/dog_bark" for m in ms), 5)
+        time.sleep(0.3)
+        assert [m.topic for m in edge.messages] == ["homesound/kitchen/set/detect/dog_bark"]
+        assert "homesound/kitchen/set/listening" not in {m.topic for m in ha.messages}
+        ha.stop()
+        edge.stop()
+    finally:
+        b.stop()

@@ -5,19 +5,21 @@ and its onsets, and turns them into a :class:`~edge.detect.home_background.HomeB
 file. It never sees audio, and it does not stop the listener: the offline command
 stops it when enough has been learnt, the service (:mod:`edge.service.remote`) keeps
 listening and only switches the new file on. Everything runs on the processing thread.
+
+Light to import (numpy and the detector load when a session starts): ``edge --help`` imports it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from edge.core.events import Event
-from edge.detect.home_background import HomeBackground, Learner, fingerprint
-from edge.detect.labels import NEVER_HELD
+    from edge.core.events import Event
+    from edge.detect.home_background import HomeBackground
 
 
 def default_path() -> Path:
@@ -38,6 +40,8 @@ class BackgroundSession:
     """
 
     def __init__(self, contract: Any, seconds: float, hop_s: float, before: HomeBackground | None = None) -> None:
+        from edge.detect.home_background import Learner
+
         self.contract = contract
         self.seconds = float(seconds)
         self.hop_s = float(hop_s)
@@ -72,11 +76,15 @@ class BackgroundSession:
 
     def result(self) -> HomeBackground:
         """What was learnt (merged with ``before``); at least one hop must have been pushed."""
+        from edge.detect.home_background import fingerprint
+
         bank = self.learner.result(fingerprint(self.contract), self.learner.hops * self.hop_s, dict(self.onsets))
         return self.before.merged(bank) if self.before is not None else bank
 
     def held_and_kept(self) -> tuple[str, str]:
         """The onsets raised while learning, as text: (labels held back from now on, safety labels never held)."""
+        from edge.detect.labels import NEVER_HELD
+
         held = ", ".join(f"{k} {n}" for k, n in self.onsets.most_common() if k not in NEVER_HELD) or "none"
         kept = ", ".join(f"{k} {n}" for k, n in self.onsets.most_common() if k in NEVER_HELD)
         return held, kept

@@ -84,6 +84,11 @@ class RemoteControl:
         self.labels: tuple[str, ...] = tuple(contract.labels)
         self.path = Path(path) if path is not None else default_settings_path()
         self.settings = RuntimeSettings.load(self.path, self.labels)
+        bg = self.settings.home_background
+        if bg is not None and not Path(bg).is_file():  # deleted to forget it: listen without, as before learning
+            log.warning("%s: the background learnt from Home Assistant, %s, is gone; listening without it", self.path,
+                        bg)
+            self.settings.home_background = None
         self.sink = _LearningSink(self)
         self.listener: Any = None
         self.publishers: list[Any] = []
@@ -191,7 +196,8 @@ class RemoteControl:
             log.info("Home Assistant: %s", f"detect {cmd.label} {'on' if cmd.value else 'off'}"
                      if cmd.name == DETECT else f"sensitivity {cmd.value}")
         elif cmd.name == LEARN_SECONDS:
-            s.learn_seconds = float(cmd.value)  # type: ignore[arg-type]
+            assert isinstance(cmd.value, float)
+            s.learn_seconds = cmd.value
         elif cmd.name == LEARN:
             self._start_learning(float(cmd.value) if cmd.value is not None else s.learn_seconds)
         self.applied += 1
