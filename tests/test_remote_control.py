@@ -290,3 +290,21 @@ def test_the_shipped_acl_lets_only_home_assistant_send_commands(tmp_path: Path) 
         edge.stop()
     finally:
         b.stop()
+
+
+def test_status_goes_out_at_connect_and_once_at_shutdown_before_offline(mosquitto, tmp_path: Path, tiny_model: Path,
+                                                                       wav_writer) -> None:  # noqa: ANN001, F811
+    cfg = parse_config({"mqtt": {"enabled": True, "host": "127.0.0.1", "port": mosquitto.port, "device_id": "st",
+                                 "status_interval_s": 3600.0, "level_interval_s": 0.0, "reconnect_min_s": 0.05},
+                        "outbox": {"path": str(tmp_path / "o.sqlite")}})
+    sub = Subscriber(mosquitto.host, mosquitto.port, "homesound/st/#").start()
+    src = FileSource(wav_writer("p.wav", _pattern(3.0), SR), realtime=True)
+    pub = MqttPublisher(cfg, Classifier(tiny_model).contract)
+    Listener(cfg, Classifier(tiny_model), [pub], src).run()  # the file ends after 3 s
+    assert sub.wait_for(lambda ms: any(m.payload == b"offline" for m in ms), 10)
+    sub.stop()
+    seq = [(m.topic.rsplit("/", 1)[1], m.payload) for m in sub.messages if m.topic.endswith(("status", "availability"))]
+    kinds = [k for k, _ in seq]
+    assert kinds == ["availability", "status", "status", "availability"], kinds  # online, at connect, at the end
+    first, last = (json.loads(p) for k, p in seq if k == "status")
+    assert first["uptime_s"] < 1.0 and last["audio_s"] >= 2.9, (first, last)

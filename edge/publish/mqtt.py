@@ -174,7 +174,7 @@ class MqttPublisher:
         self._last_status: str | None = None
         self._last_level_t = -1e18
         self._last_status_t = -1e18
-        self._last_mic: Any = None
+        self._last_mic: Any = None  # (mic, listening) of the last status sent
         self._latest_health: dict[str, Any] | None = None
         self._latest_queued: dict[str, Any] | None = None  # the health dict last put in the status slot
         # Set on the network thread at every connect and when Home Assistant comes online: the
@@ -279,13 +279,12 @@ class MqttPublisher:
         ``listening`` changes or when :attr:`status_wanted` is set (a connect, Home Assistant online)."""
         self._latest_health = health  # close() sends the newest, rate limit or not
         now = time.monotonic()
-        mic = (health.get("mic"), health.get("listening"))
-        wanted = self.status_wanted.is_set()
-        if wanted:
+        state = (health.get("mic"), health.get("listening"))
+        if self.status_wanted.is_set():
             self.status_wanted.clear()
-        elif now - self._last_status_t < 0.9 * self.m.status_interval_s and mic == self._last_mic:
+        elif now - self._last_status_t < 0.9 * self.m.status_interval_s and state == self._last_mic:
             return  # slack: a caller on the same period
-        self._last_mic = mic
+        self._last_mic = state
         self._last_status_t = now
         self._set_status(health)
 
