@@ -235,9 +235,17 @@ def _is_number(state: dict[str, Any] | None) -> bool:
         return False
 
 
+# What this bare test configuration logs whatever the listener does: --skip-pip, no libturbojpeg
+# for the camera integration, and the shipped automation's placeholder phone (notify.mobile_app_my_phone).
+EXPECTED_LOG = ("[homeassistant.bootstrap] Skipping pip installation", "[homeassistant.components.camera.img_util]",
+                "Action notify.mobile_app_my_phone")
+
+
 def _mqtt_warnings(ha: HomeAssistant) -> list[str]:
+    """Every WARNING/ERROR line of Home Assistant's log but the expected ones (discovery payloads, templates,
+    entity names and ids all log there when Home Assistant dislikes them)."""
     return [ln for ln in ha.log_text().splitlines()
-            if re.search(r"\b(WARNING|ERROR)\b", ln) and "homeassistant.components.mqtt" in ln]
+            if re.search(r"\b(WARNING|ERROR)\b", ln) and not any(x in ln for x in EXPECTED_LOG)]
 
 
 # ------------------------------------------------------------------------------ tests
@@ -361,6 +369,8 @@ def test_listening_switch_stops_events_within_1_s_and_brings_them_back(ha: HomeA
         ha.call("switch", "turn_off", entity_id="switch.bench_listening")
         t_done = time.monotonic()
         assert ha.wait_state("switch.bench_listening", lambda s: s["state"] == "off", 5)["state"] == "off"
+        _measured("switch.turn_off Listening -> the switch shows off (the listener's settings, back through MQTT)",
+                  time.monotonic() - t_cmd)
         time.sleep(2 * CYCLE_S)
         late = ev.onsets(after=t_done + 1.0)
         assert not late, f"onsets after Listening was switched off: {late}\n{bench.log()}"

@@ -292,8 +292,8 @@ def test_the_shipped_acl_lets_only_home_assistant_send_commands(tmp_path: Path) 
         b.stop()
 
 
-def test_status_goes_out_at_connect_and_once_at_shutdown_before_offline(mosquitto, tmp_path: Path, tiny_model: Path,
-                                                                       wav_writer) -> None:  # noqa: ANN001, F811
+def test_status_goes_out_at_connect_and_once_at_shutdown_before_offline(
+        mosquitto, tmp_path: Path, tiny_model: Path, wav_writer) -> None:  # noqa: ANN001, F811
     cfg = parse_config({"mqtt": {"enabled": True, "host": "127.0.0.1", "port": mosquitto.port, "device_id": "st",
                                  "status_interval_s": 3600.0, "level_interval_s": 0.0, "reconnect_min_s": 0.05},
                         "outbox": {"path": str(tmp_path / "o.sqlite")}})
