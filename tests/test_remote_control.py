@@ -210,12 +210,15 @@ def test_a_start_resets_every_label_to_off_before_online_and_an_earlier_runs_eve
     assert [json.loads(p)["id"] for t, p in order if t == "event"] == ["old-00001", "new-00002"]
 
 
-def test_control_entities_are_announced_only_with_control_and_command_under_set() -> None:
+def test_entity_ids_for_every_version_and_controls_announced_only_with_control() -> None:
     t = Topics("homesound", "kitchen")
     plain = discovery_messages("homeassistant", t, LABELS, "m", "1")
     full = discovery_messages("homeassistant", t, LABELS, "m", "1", sensitivities=SENSITIVITIES)
     extra = {topic: p for topic, p in full if topic not in dict(plain)}
     assert len(extra) == 5 + len(LABELS)
+    for topic, p in full:  # Home Assistant before 2025.10 reads object_id, newer ones default_entity_id
+        assert p["object_id"] == p["unique_id"].replace("-", "_") and \
+            p["default_entity_id"] == f"{topic.split('/')[1]}.{p['object_id']}", p
     for topic, p in extra.items():
         component = topic.split("/")[1]
         assert p["default_entity_id"] == f"{component}.{p['object_id']}" and p["object_id"] == p["unique_id"]
