@@ -54,7 +54,9 @@ def test_event_state_level_status_round_trip(mosquitto, tmp_path: Path) -> None:
         assert sub.wait_for(lambda ms: len([m for m in ms if m.topic == f"{ROOT}/event"]) == 2)
         assert sub.wait_for(lambda ms: any(m.topic == f"{ROOT}/status" for m in ms))
         assert sub.wait_for(lambda ms: any(m.topic == f"{ROOT}/level" for m in ms))
-        assert sub.wait_for(lambda ms: [m.payload for m in ms if m.topic == f"{ROOT}/smoke_alarm"] == [b"ON", b"OFF"])
+        # OFF first: at connect, before "online", every label's true state (no event is open at start).
+        assert sub.wait_for(lambda ms: [m.payload for m in ms if m.topic == f"{ROOT}/smoke_alarm"]
+                            == [b"OFF", b"ON", b"OFF"])
 
         events = [json.loads(m.payload) for m in sub.on(f"{ROOT}/event")]
         assert [(e["id"], e["state"]) for e in events] == [("rt-00001", "on"), ("rt-00001", "off")]

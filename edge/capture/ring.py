@@ -31,6 +31,8 @@ class RingBuffer:
         written: absolute index one past the last published sample.
         read_pos: absolute index of the next sample the consumer will get.
         lost: samples overwritten before the consumer read them (total).
+        muted: while True, :meth:`write` drops what it is given (privacy: "Listening" off in
+            Home Assistant); the samples never reach the buffer and the consumer sees none.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -43,6 +45,7 @@ class RingBuffer:
         self.read_pos = 0
         self.lost = 0
         self.closed = False
+        self.muted = False  # one attribute read per write: set by the consumer's thread, read by the callback
         # Event.set() takes the event's internal lock only for a few bytecodes;
         # the consumer never holds it while working.
         self._data = threading.Event()
@@ -52,7 +55,7 @@ class RingBuffer:
     def write(self, samples: np.ndarray) -> None:
         """Append ``samples`` (1-D, any float dtype, may be a strided view). Never blocks."""
         n = samples.shape[0]
-        if n == 0:
+        if n == 0 or self.muted:
             return
         cap = self.capacity
         if n > cap:

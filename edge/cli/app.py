@@ -82,13 +82,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     sinks = build_sinks(cfg, clf.contract)
     if cfg.logging.verbose:
         sinks.append(_StderrStatus())
-    listener = Listener(cfg, clf, sinks, source)
-    # SIGTERM/SIGINT stop cleanly, SIGHUP reloads the detector settings, systemd notification.
     from edge.core.logutil import setup_logging
-    from edge.service.lifecycle import Lifecycle
 
     setup_logging(cfg.logging.level)
-    Lifecycle(listener, (lambda: _load(args, overrides)) if args.config else None).run()
+    control = None
+    if cfg.mqtt.enabled:  # settings from Home Assistant (edge.service.remote), on top of the file's
+        from edge.service.remote import RemoteControl
+
+        control = RemoteControl(cfg, clf.contract)
+        cfg = control.overlay(cfg)
+        sinks.append(control.sink)
+    listener = Listener(cfg, clf, sinks, source)
+    if control is not None:
+        control.attach(listener)
+    # SIGTERM/SIGINT stop cleanly, SIGHUP reloads the detector settings, systemd notification.
+    from edge.service.lifecycle import Lifecycle
+
+    Lifecycle(listener, (lambda: _load(args, overrides)) if args.config else None, control=control).run()
     return 0
 
 

@@ -4,10 +4,11 @@
 
 Runs the real listener (microphone by default, or a recording of the room) and
 keeps the window embedding of every hop in a :class:`~edge.detect.home_background.HomeBackground`
-file; no audio is stored. Run it at an ordinary time, when none of the sounds
-you want to hear about happens. ``detector.home_background: FILE`` in
-``config.yaml`` (then a reload) puts it to use. Ctrl-C or SIGTERM stops early and
-keeps what was learnt.
+file; no audio is stored. The learning itself is :class:`edge.service.learning.BackgroundSession`,
+which the running service also uses for Home Assistant's "Learn this room's background"
+button. Run it at an ordinary time, when none of the sounds you want to hear about
+happens. ``detector.home_background: FILE`` in ``config.yaml`` (then a reload) puts it
+to use. Ctrl-C or SIGTERM stops early and keeps what was learnt.
 """
 
 from __future__ import annotations
@@ -15,18 +16,11 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from edge.publish.sinks import BaseSink
-
-
-def default_path() -> Path:
-    """``<state dir>/home-background.npz`` (see :func:`edge.core.paths.state_dir`)."""
-    from edge.core.paths import state_dir
-
-    return state_dir() / "home-background.npz"
+from edge.service.learning import BackgroundSession, default_path
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -51,21 +45,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 class _Onsets(BaseSink):
-    def __init__(self) -> None:
-        self.by_label: Counter[str] = Counter()
-        self.closed = False  # the learning time is up (the source may still deliver what it read ahead)
+    """Hands the listener's events to the session (it counts the onsets raised while learning)."""
+
+    def __init__(self, session: BackgroundSession) -> None:
+        self.session = session
 
     def event(self, ev: Any) -> None:
-        if ev.state == "on" and not self.closed:
-            self.by_label[ev.label] += 1
+        self.session.note(ev)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
     from edge.cli.common import check_file_length
     from edge.cli.outputs import OutputError, check_output_file
     from edge.core.errors import EXIT_FAILURE, EdgeError
-    from edge.detect.home_background import BackgroundError, HomeBackground, Learner, fingerprint
-    from edge.detect.labels import NEVER_HELD
+    from edge.detect.home_background import BackgroundError, HomeBackground
     from edge.service.config import load_config
     from edge.service.listener import Listener, hop_blocks, load_classifier, make_source
 
@@ -95,17 +88,12 @@ def cmd_learn(args: argparse.Namespace) -> int:
     source = make_source(cfg, c.frontend.sample_rate)
     check_file_length(source, c.window_seconds)
     hop_s = hop_blocks(cfg, c.block_seconds) * c.block_seconds
-    want_hops = max(1, int(round(args.seconds / hop_s)))
-    learner = Learner(c.embedding_dim)
-    onsets = _Onsets()
-    listener = Listener(cfg, clf, [onsets], source)
+    session = BackgroundSession(c, args.seconds, hop_s, before)
+    listener = Listener(cfg, clf, [_Onsets(session)], source)
 
     def push(e: Any) -> None:
-        if onsets.closed:
-            return
-        learner.push(e)
-        if learner.hops >= want_hops:
-            onsets.closed = True
+        # Once enough is learnt the source may still deliver what it read ahead: the session ignores it.
+        if session.push(e):
             listener.stop()
 
     listener.on_embedding = push
@@ -117,21 +105,18 @@ def cmd_learn(args: argparse.Namespace) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    if learner.hops == 0:
+    if session.hops == 0:
         raise EdgeError(f"{cfg.audio.source}: no audio was heard: nothing learnt, {out} unchanged",
                         exit_code=EXIT_FAILURE)
-    bank = learner.result(fingerprint(c), learner.hops * hop_s, dict(onsets.by_label))
-    if before is not None:
-        bank = before.merged(bank)
+    bank = session.result()
     try:
         bank.save(out)
     except OSError as e:
         raise EdgeError(f"{out}: cannot write ({e.strerror or e})", exit_code=EXIT_FAILURE) from None
-    held = ", ".join(f"{k} {n}" for k, n in onsets.by_label.most_common() if k not in NEVER_HELD) or "none"
+    held, kept = session.held_and_kept()
     print(f"learnt {bank.vectors.shape[0]} windows ({bank.seconds:.0f} s of audio in all) of this home's "
           f"background into {out.resolve()}")
     print(f"false alarms raised while learning, held back from now on when they sound like this: {held}")
-    kept = ", ".join(f"{k} {n}" for k, n in onsets.by_label.most_common() if k in NEVER_HELD)
     if kept:
         print(f"also raised, and never held back (safety sounds; check what they were): {kept}")
     print(f"to use it: set detector.home_background: {out.resolve()} in config.yaml, then restart the listener "

@@ -4,10 +4,18 @@ Pure functions: given the model's labels and the device identity they return
 ``(topic, payload)`` pairs; :mod:`edge.publish.mqtt` publishes them retained at every
 connect and again whenever Home Assistant announces ``<prefix>/status`` =
 ``online``. Payloads follow the Home Assistant MQTT integration documentation
-(``event.mqtt``, ``binary_sensor.mqtt``, ``sensor.mqtt``): full key names, one
+(``event.mqtt``, ``binary_sensor.mqtt``, ``sensor.mqtt``, and for the controls
+``switch.mqtt``, ``select.mqtt``, ``number.mqtt``, ``button.mqtt``): full key names, one
 ``device`` block shared by all entities, ``availability_topic`` and a
 ``unique_id`` built from the device id and the entity, so it is stable across
 restarts. Discovery topics are ``<prefix>/<component>/<device_id>/<object_id>/config``.
+
+Entity ids (``binary_sensor.<device>_<label>``, ...): every payload carries both
+``object_id`` (what Home Assistant before 2025.10 reads; 2025.4 was tested) and
+``default_entity_id`` (2025.10 and newer; with it present they do not warn about
+``object_id``, and from 2026.4 they ignore ``object_id``). Without them Home
+Assistant would name the entities after the device, e.g.
+``binary_sensor.sound_listener_kitchen_smoke_alarm``.
 """
 
 from __future__ import annotations
@@ -48,6 +56,13 @@ MIC_STATES = ("ok", "lost", "silent")
 # Only onsets fire the HA event entity; an offset renders "{}", which HA ignores.
 EVENT_VALUE_TEMPLATE = "{% if value_json.state == 'on' %}{{ value }}{% else %}{}{% endif %}"
 
+# Controls (see edge.publish.control): the settings topic's JSON keys they show.
+LEARN_STATES = ("idle", "learning")
+#: Seconds of audio one press of "Learn this room's background" learns from: the number entity's range.
+LEARN_SECONDS_RANGE = (10.0, 3600.0)
+# Words shown in upper case in entity names ("co_alarm" -> "CO alarm").
+_ACRONYMS = {"co": "CO", "tv": "TV"}
+
 
 def sanitize_device_id(name: str) -> str:
     """Lower-case ``name`` and keep only ``[a-z0-9_-]`` (other runs become ``-``); ``"edge"`` if nothing is left."""
@@ -87,14 +102,36 @@ class Topics:
     def status(self) -> str:
         return f"{self.root}/status"
 
+    @property
+    def settings(self) -> str:
+        """Retained JSON of the settings Home Assistant can change (see edge.publish.control)."""
+        return f"{self.root}/settings"
+
+    @property
+    def commands(self) -> str:
+        """Prefix of the command topics: ``<root>/set/<name>``."""
+        return f"{self.root}/set"
+
+    def command(self, name: str) -> str:
+        return f"{self.commands}/{name}"
+
     def state(self, label: str) -> str:
         return f"{self.root}/{label}"
 
 
 def pretty_label(label: str) -> str:
-    """``"smoke_alarm"`` -> ``"Smoke alarm"``."""
-    words = label.replace("-", " ").replace("_", " ").split()
-    return " ".join(words).capitalize() if words else label
+    """``"smoke_alarm"`` -> ``"Smoke alarm"``, ``"co_alarm"`` -> ``"CO alarm"``."""
+    words = label.replace("-", " ").replace("_", " ").lower().split()
+    if not words:
+        return label
+    words = [_ACRONYMS.get(w, w) for w in words]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
+def _lower_first(name: str) -> str:
+    """``"Dog bark"`` -> ``"dog bark"``; an acronym stays (``"CO alarm"``)."""
+    first = name.split(" ", 1)[0]
+    return name if first.isupper() and len(first) > 1 else name[:1].lower() + name[1:]
 
 
 def device_block(device_id: str, model_version: str, sw_version: str) -> dict[str, Any]:
@@ -110,13 +147,15 @@ def device_block(device_id: str, model_version: str, sw_version: str) -> dict[st
 def _common(
     topics: Topics, device: dict[str, Any], sw_version: str, unique_id: str, name: str, domain: str
 ) -> dict[str, Any]:
+    object_id = unique_id.replace("-", "_")  # entity ids allow no '-'
     return {
         "name": name,
         "unique_id": unique_id,
-        # Predictable entity ids (``binary_sensor.<device>_<label>``) for automations;
-        # Home Assistant 2025.10+ reads this instead of the deprecated object_id.
-        "default_entity_id": f"{domain}.{unique_id.replace('-', '_')}",  # entity ids allow no '-'
-
+        # Predictable entity ids (``binary_sensor.<device>_<label>``) for automations: Home Assistant
+        # before 2025.10 reads object_id, newer versions default_entity_id (and then do not warn
+        # about object_id; 2026.4 and newer ignore it).
+        "object_id": object_id,
+        "default_entity_id": f"{domain}.{object_id}",
         "availability_topic": topics.availability,
         "payload_available": "online",
         "payload_not_available": "offline",
@@ -132,13 +171,15 @@ def discovery_messages(
     model_version: str,
     sw_version: str,
     qos: int = 1,
+    sensitivities: tuple[str, ...] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every discovery ``(topic, payload)`` for one listener; publish retained, payload as JSON.
 
     Entities: one ``event`` (event types = ``labels``), one ``binary_sensor`` per
     label (``ON``/``OFF`` on ``<base>/<device>/<label>``), a level ``sensor``
     (dBFS) and one diagnostic ``sensor`` per :data:`HEALTH_SENSORS` key of the
-    status topic.
+    status topic. With ``sensitivities`` (the listener takes commands, see
+    :mod:`edge.publish.control`) also the controls of :func:`control_messages`.
     """
     dev = topics.device
     device = device_block(dev, model_version, sw_version)
@@ -209,6 +250,60 @@ def discovery_messages(
         }
     )
     out.append((f"{prefix}/sensor/{dev}/mic/config", mic))
+    if sensitivities is not None:
+        out += control_messages(prefix, topics, labels, device, sw_version, sensitivities, qos)
+    return out
+
+
+def control_messages(
+    prefix: str,
+    topics: Topics,
+    labels: list[str] | tuple[str, ...],
+    device: dict[str, Any],
+    sw_version: str,
+    sensitivities: tuple[str, ...],
+    qos: int = 1,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The entities that change the listener's settings, all showing the retained ``<root>/settings`` JSON.
+
+    A ``switch`` "Listening" (``<root>/set/listening``, ON/OFF), a ``switch`` per label
+    "Detect <label>" (``<root>/set/detect/<label>``), a ``select`` "Sensitivity"
+    (``<root>/set/sensitivity``), a ``button`` "Learn this room's background"
+    (``<root>/set/learn_background``), a ``number`` "Background learning time" in s
+    (``<root>/set/learn_seconds``) and a diagnostic ``sensor`` "Background learning"
+    (``idle``/``learning``, progress as attributes).
+    """
+    dev = topics.device
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def entity(component: str, key: str, name: str, **fields: Any) -> None:
+        p = _common(topics, device, sw_version, f"{dev}_{key}", name, component)
+        p.update(fields)
+        out.append((f"{prefix}/{component}/{dev}/{key}/config", p))
+
+    on_off = {"payload_on": "ON", "payload_off": "OFF", "state_topic": topics.settings, "qos": qos}
+    entity("switch", "listening", "Listening", command_topic=topics.command("listening"),
+           value_template="{{ 'ON' if value_json.listening else 'OFF' }}", icon="mdi:ear-hearing", **on_off)
+    for label in labels:
+        entity("switch", f"detect_{label}", f"Detect {_lower_first(pretty_label(label))}",
+               command_topic=topics.command(f"detect/{label}"),
+               value_template="{{ 'ON' if value_json.labels['" + label + "'] else 'OFF' }}",
+               entity_category="config", icon="mdi:tag-outline", **on_off)
+    entity("select", "sensitivity", "Sensitivity", command_topic=topics.command("sensitivity"),
+           state_topic=topics.settings, value_template="{{ value_json.sensitivity }}", options=list(sensitivities),
+           entity_category="config", icon="mdi:tune-variant", qos=qos)
+    entity("button", "learn_background", "Learn this room's background",
+           command_topic=topics.command("learn_background"), payload_press="PRESS", entity_category="config",
+           icon="mdi:school-outline", qos=qos)
+    lo, hi = LEARN_SECONDS_RANGE
+    entity("number", "learn_seconds", "Background learning time", command_topic=topics.command("learn_seconds"),
+           state_topic=topics.settings, value_template="{{ value_json.learn_seconds }}", min=lo, max=hi, step=10,
+           mode="box", unit_of_measurement="s", device_class="duration", entity_category="config",
+           icon="mdi:timer-outline", qos=qos)
+    entity("sensor", "background_learning", "Background learning", state_topic=topics.settings,
+           value_template="{{ value_json.learning.state }}", device_class="enum", options=list(LEARN_STATES),
+           json_attributes_topic=topics.settings, json_attributes_template="{{ value_json.learning | tojson }}",
+           entity_category="diagnostic", icon="mdi:school-outline")
     return out
 
 

@@ -12,6 +12,14 @@ Topics (``<base>/<device>/...``, see README.md, "MQTT and Home Assistant"): ``av
 last will ``offline``), ``event`` (JSON per onset/offset, QoS from config),
 ``<label>`` (``ON``/``OFF``, retained), ``level`` (JSON, rate-limited) and
 ``status`` (retained health JSON, rate-limited).
+
+At every connect, before ``online``: the ``ON``/``OFF`` state of every label as of the
+events sent so far (all ``OFF`` after a start: no event is open then, whatever a
+crashed run left retained), then ``online``, discovery, and a fresh status (asked
+from the processing loop through :attr:`MqttPublisher.status_wanted`; again when Home
+Assistant announces ``online``). With :meth:`MqttPublisher.enable_control` it also
+takes commands on ``<base>/<device>/set/#`` (see :mod:`edge.publish.control`) and
+publishes the current settings, retained, on ``<base>/<device>/settings``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -165,8 +174,20 @@ class MqttPublisher:
         self._last_status: str | None = None
         self._last_level_t = -1e18
         self._last_status_t = -1e18
-        self._last_mic: Any = None
+        self._last_mic: Any = None  # (mic, listening) of the last status sent
         self._latest_health: dict[str, Any] | None = None
+        self._latest_queued: dict[str, Any] | None = None  # the health dict last put in the status slot
+        # Set on the network thread at every connect and when Home Assistant comes online: the
+        # processing loop (edge.service.listener) answers with a fresh status, past the rate limit.
+        self.status_wanted = threading.Event()
+        # Retained ON/OFF per label as of the events sent so far; re-sent before "online" at every connect.
+        self._label_state: dict[str, str] = {lab: "OFF" for lab in contract.labels}
+        self._run_from_seq = 0  # outbox rows up to this seq were queued by an earlier run: no state from them
+        # Control from Home Assistant (enable_control): commands in, settings out.
+        self.on_command: Callable[[str, bytes], None] | None = None
+        self._sensitivities: tuple[str, ...] | None = None
+        self._settings_slot: str | None = None
+        self._last_settings: str | None = None
         self.unstored = 0  # events the outbox failed to store (disk full, I/O error)
         self._dropped_logged = 0
         # network-thread state
@@ -206,6 +227,7 @@ class MqttPublisher:
             self.outbox = Outbox(self.cfg.outbox.path, self.cfg.outbox.max_events)
         self._client = client
         depth = self.outbox.depth()
+        self._run_from_seq = self.outbox.last_seq()
         if depth:
             log.info("mqtt: %d event(s) waiting in the outbox from a previous run", depth)
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
@@ -253,15 +275,34 @@ class MqttPublisher:
         self._kick()
 
     def status(self, health: dict[str, Any]) -> None:
-        """Health JSON (retained); sent at most every ``mqtt.status_interval_s``, and at once when ``mic`` changes."""
+        """Health JSON (retained); sent at most every ``mqtt.status_interval_s``, and at once when ``mic`` or
+        ``listening`` changes or when :attr:`status_wanted` is set (a connect, Home Assistant online)."""
         self._latest_health = health  # close() sends the newest, rate limit or not
         now = time.monotonic()
-        mic = health.get("mic")
-        if now - self._last_status_t < 0.9 * self.m.status_interval_s and mic == self._last_mic:
+        state = (health.get("mic"), health.get("listening"))
+        if self.status_wanted.is_set():
+            self.status_wanted.clear()
+        elif now - self._last_status_t < 0.9 * self.m.status_interval_s and state == self._last_mic:
             return  # slack: a caller on the same period
-        self._last_mic = mic
+        self._last_mic = state
         self._last_status_t = now
         self._set_status(health)
+
+    def enable_control(self, on_command: Callable[[str, bytes], None], sensitivities: tuple[str, ...]) -> None:
+        """Take commands on ``<base>/<device>/set/#`` and announce the control entities; call before :meth:`start`.
+
+        ``on_command(name, payload)`` runs on the network thread (``name`` is the topic below ``set/``): it must
+        only hand the command over (a queue) and return; it is never allowed to raise into the network thread.
+        """
+        self.on_command = on_command
+        self._sensitivities = tuple(sensitivities)
+
+    def settings(self, settings: dict[str, Any]) -> None:
+        """The current settings as retained JSON on ``<base>/<device>/settings`` (shown by the control entities)."""
+        payload = json.dumps(settings, separators=(",", ":"), sort_keys=True)
+        with self._slot_lock:
+            self._settings_slot = payload
+        self._kick()
 
     def close(self) -> None:
         """Wait (bounded) for outstanding acknowledgements, publish ``offline``, disconnect."""
@@ -280,8 +321,9 @@ class MqttPublisher:
                             self.outbox.depth())
         except sqlite3.Error as e:  # a failing disk must not keep "offline" from being sent
             log.error("mqtt: outbox %s unreadable at shutdown (%s)", self.outbox.path if self.outbox else "", e)
-        if self._latest_health is not None:
-            self._set_status(self._latest_health)  # the retained status shows the state at shutdown
+        if self._latest_health is not None and self._latest_health is not self._latest_queued:
+            # The retained status shows the state at shutdown; once (the last report may have passed already).
+            self._set_status(self._latest_health)
         self._closing.set()
         self._kick()
         self._thread.join(timeout=OFFLINE_TIMEOUT_S + 6.0)
@@ -306,6 +348,7 @@ class MqttPublisher:
         }
 
     def _set_status(self, health: dict[str, Any]) -> None:
+        self._latest_queued = health
         d = dict(health)
         d.update(self.health())
         d["model_version"] = self.contract.model_version
@@ -414,15 +457,22 @@ class MqttPublisher:
                     self._wake.set()
                     break
                 self._last_sent_seq = row.seq
+                if row.seq <= self._run_from_seq:
+                    continue  # an earlier run's event: over by now, and the states were reset at connect
                 try:
                     ev = json.loads(row.payload)
-                    self._publish(self.topics.state(ev["label"]), "ON" if ev["state"] == "on" else "OFF",
-                                  self.m.qos, True)
+                    state = "ON" if ev["state"] == "on" else "OFF"
+                    self._label_state[str(ev["label"])] = state
+                    self._publish(self.topics.state(ev["label"]), state, self.m.qos, True)
                 except (ValueError, KeyError, TypeError):
                     log.warning("mqtt: outbox row %d is not an event; sent as is", row.seq)
         with self._slot_lock:
             status, self._status_slot = self._status_slot, None
             level, self._level_slot = self._level_slot, None
+            settings, self._settings_slot = self._settings_slot, None
+        if settings is not None:
+            self._last_settings = settings
+            self._publish(self.topics.settings, settings, 1, True)
         if status is not None:
             self._last_status = status
             self._publish(self.topics.status, status, 1, True)
@@ -440,7 +490,7 @@ class MqttPublisher:
             return
         for topic, payload in discovery_messages(
             self.m.discovery.prefix, self.topics, self.contract.labels, self.contract.model_version,
-            sw_version(), qos=self.m.qos,
+            sw_version(), qos=self.m.qos, sensitivities=self._sensitivities,
         ):
             self._publish(topic, encode(payload), 1, True)
 
@@ -473,7 +523,18 @@ class MqttPublisher:
         self._last_error = None
         log.info("mqtt: connected to %s:%d as %s (outbox depth %d)", self.m.host, self.m.port, self.client_id,
                  self.outbox.depth() if self.outbox else 0)
+        # Before "online": the true state of every label (events still queued follow in order), so a
+        # retained ON left by a crash mid-event never shows as a sound heard now; and the settings.
+        for label, state in self._label_state.items():
+            self._publish(self.topics.state(label), state, self.m.qos, True)
+        with self._slot_lock:
+            settings, self._settings_slot = self._settings_slot or self._last_settings, None
+        if settings is not None:
+            self._last_settings = settings
+            self._publish(self.topics.settings, settings, 1, True)
         self._publish(self.topics.availability, "online", 1, True)
+        if self.on_command is not None:
+            client.subscribe(f"{self.topics.commands}/#", qos=1)
         if self.m.discovery.enabled:
             client.subscribe(self._ha_status_topic, qos=1)
             self._send_discovery()
@@ -481,6 +542,7 @@ class MqttPublisher:
             with self._slot_lock:
                 if self._status_slot is None:
                     self._status_slot = self._last_status
+        self.status_wanted.set()  # a fresh one from the processing loop follows at once
         self._wake.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -494,6 +556,14 @@ class MqttPublisher:
             self._acked.append(seq)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        prefix = self.topics.commands + "/"
+        if self.on_command is not None and msg.topic.startswith(prefix):
+            try:
+                self.on_command(msg.topic[len(prefix):], bytes(msg.payload))
+            except Exception as e:  # a command must never end delivery
+                log.error("mqtt: command on %s not taken (%s: %s)", msg.topic, type(e).__name__, e)
+            return
         if msg.topic == self._ha_status_topic and msg.payload.strip().lower() == b"online":
             log.info("mqtt: Home Assistant is online; re-sending discovery")
             self._send_discovery()
+            self.status_wanted.set()

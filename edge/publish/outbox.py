@@ -167,6 +167,10 @@ class Outbox:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in items])
 
+    def last_seq(self) -> int:
+        """Sequence number of the newest row waiting (0 if none): rows up to it were queued before now."""
+        return int(self._conn().execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
+
     def depth(self) -> int:
         """Rows waiting for an acknowledgement."""
         return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])

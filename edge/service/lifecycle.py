@@ -12,6 +12,9 @@
   microphone was found lost/silent, so the unit does not hang in start-up),
   ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` from the processing loop (a stalled
   loop stops pinging and systemd restarts the service), ``STOPPING=1`` on shutdown.
+* Home Assistant (``control``, :class:`edge.service.remote.RemoteControl`): its commands
+  are applied in the same place as a reload, and a reload keeps the settings made from
+  Home Assistant on top of the file's (they override ``config.yaml`` until changed again).
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ class Lifecycle:
         listener: the listener to run (its ``on_tick`` is taken over).
         reload_config: returns the freshly loaded configuration (raises ``ConfigError``).
         notifier: systemd notifier (default: from the environment; a no-op outside systemd).
+        control: settings from Home Assistant (:class:`edge.service.remote.RemoteControl`), or None.
     """
 
     def __init__(self, listener: Any, reload_config: Callable[[], Config] | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, control: Any = None) -> None:
         self.listener = listener
         self.reload_config = reload_config
+        self.control = control
         self.notifier = notifier or Notifier()
         wd = self.notifier.watchdog_s
         self.ping_every_s = wd / 2.0 if wd else None
@@ -76,9 +81,11 @@ class Lifecycle:
     def tick(self) -> None:
         """Called by the listener on every pass of its processing loop."""
         lis = self.listener
-        if not self.ready and (lis.health_state.inferences > 0 or lis.mic != "ok"):
+        listening = getattr(lis, "listening", True)
+        if not self.ready and (lis.health_state.inferences > 0 or lis.mic != "ok" or not listening):
             self.ready = True
-            self.notifier.ready("listening" if lis.mic == "ok" else f"microphone {lis.mic}")
+            self.notifier.ready(f"microphone {lis.mic}" if lis.mic != "ok" else
+                                "listening" if listening else "not listening (switched off in Home Assistant)")
         if self._stop_requested:
             self._notify_stopping()
         if self.ping_every_s is not None and not self._stopping:  # no pings once STOPPING=1 was sent
@@ -89,6 +96,8 @@ class Lifecycle:
         if self._reload.is_set():
             self._reload.clear()
             self.reload()
+        if self.control is not None:
+            self.control.tick()
 
     def reload(self) -> bool:
         """Reload and apply the detector settings; True if applied."""
@@ -97,7 +106,8 @@ class Lifecycle:
             return False
         old = self.listener.cfg
         try:
-            new = self.reload_config()
+            raw = self.reload_config()
+            new = self.control.overlay(raw) if self.control is not None else raw
             self.listener.reconfigure(new)
         except ValueError as e:  # ConfigError is a ValueError; so is an unknown label
             log.error("config reload rejected, keeping the running configuration: %s", e)
@@ -109,6 +119,8 @@ class Lifecycle:
             kept.append("other sections")
         log.info("configuration reloaded from %s: detector settings applied%s", new.source_file,
                  f"; changes to {' and '.join(kept)} need a restart" if kept else "")
+        if self.control is not None:
+            self.control.reloaded(raw)
         return True
 
     def run(self) -> Any:
@@ -117,4 +129,6 @@ class Lifecycle:
         try:
             return self.listener.run()
         finally:
+            if self.control is not None:
+                self.control.close()
             self._notify_stopping()

@@ -154,6 +154,13 @@ class Listener:
         # called every loop pass (edge.service.lifecycle: watchdog, reload)
         self.on_tick: Callable[[], None] | None = None
         self.clips = make_clip_recorder(cfg, self.rate)
+        # Privacy switch (set_listening, from Home Assistant): off = the source's samples are dropped
+        # before the ring, nothing is inferred or sent.
+        self.listening = True
+        self._muted_at = 0.0
+        # Sinks that want a fresh status now (the MQTT publisher at a connect): answered in the loop.
+        self._status_wanted = [e for e in (getattr(s, "status_wanted", None) for s in self.sinks)
+                               if isinstance(e, threading.Event)]
 
     # The chain's parts, by the names the listener always had.
     @property
@@ -192,8 +199,35 @@ class Listener:
         if not self._started:
             out["uptime_s"] = 0.0
         out.update(source=self.source.kind, source_rate=self.source.sample_rate,
-                   active=self.detector.active_labels())
+                   active=self.detector.active_labels(), listening=self.listening)
         return out
+
+    def set_listening(self, on: bool) -> None:
+        """Listening on/off (privacy; call on the processing thread, e.g. from ``on_tick``).
+
+        Off: the source keeps running (the microphone stays supervised) but its samples are
+        dropped before the ring (:attr:`~edge.capture.ring.RingBuffer.muted`); what the ring
+        already held is discarded unheard; open events end now. On again: the time it was off
+        counts as a gap, so later events stay on the wall clock.
+        """
+        if on == self.listening:
+            return
+        ring = self.source.ring
+        if not on:
+            ring.muted = True
+            self._muted_at = time.monotonic()
+            while ring.read(max(1, int(self.source.sample_rate)))[1].size:
+                pass  # unheard; counted as a gap by the next feed (its start index jumps ahead)
+            self._emit(self.chain.flush(self._t_frames))
+        else:
+            if self._started:
+                off_s = time.monotonic() - max(self._muted_at, self._t_start)
+                self.source.gaps.append((ring.written, off_s))
+            ring.muted = False
+        self.listening = on
+        log.info("listening %s", "on" if on else "off (audio is dropped before processing)")
+        if self._started:
+            self._status()
 
     def reconfigure(self, new: Config) -> None:
         """Apply the detector section of a reloaded configuration (SIGHUP) between two reads.
@@ -281,7 +315,9 @@ class Listener:
                 else:
                     x = _EMPTY
                 if x.size:
-                    self.feed(start, x)
+                    if self.listening:
+                        self.feed(start, x)
+                    # else: written as Listening went off; dropped unheard (a gap, like the rest)
                 elif ring.closed:
                     break
                 elif have == 0:
@@ -290,7 +326,7 @@ class Listener:
                 if self.on_tick is not None:
                     self.on_tick()
                 now = time.monotonic()
-                if now >= next_status:
+                if now >= next_status or any(e.is_set() for e in self._status_wanted):
                     next_status = now + status_every
                     self._status()
             err = self.source.error
