@@ -319,3 +319,33 @@ def calibrate_model(model: str | Path, held_out: str | Path | Sequence[str | Pat
     (work / "calibration.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     write_calibrated_model(model, out_model, result)
     return result
+
+
+def evaluate_sensitivities(model: Any, scene_dir: str | Path, cfg: Any = None,
+                           sensitivities: Sequence[str] = ("low", "medium", "high")) -> dict[str, dict[str, Any]]:
+    """:func:`compute_metrics` of one model on one scene set at each ``detector.sensitivity``.
+
+    The listener runs once, recording every block's scores and embeddings; each sensitivity is then a
+    replay through the same event chain (:func:`edge.evaluate.tune.replay`, exact for the same settings).
+    ``model``: an open Classifier or a model path; ``cfg``: a Config whose other detector settings apply.
+    """
+    import dataclasses
+
+    from edge.evaluate import stream as st
+    from edge.evaluate.tune import replay
+    from edge.model.classifier import Classifier
+    from edge.service.config import parse_config
+
+    clf = model if isinstance(model, Classifier) else Classifier(model)
+    cfg = cfg if cfg is not None else parse_config({})
+    rec = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hop_s=None))
+    _, runs = st.run_scene_set(scene_dir, rec, clf, record_scores=True)
+    out: dict[str, dict[str, Any]] = {}
+    for sens in sensitivities:
+        det_cfg = dataclasses.replace(cfg.detector, sensitivity=sens)
+        det: dict[str, list[tuple[float, float, str]]] = {}
+        emi: dict[str, list[float]] = {}
+        for r in runs:
+            det[r.name], emi[r.name] = replay(r, clf.contract, det_cfg)
+        out[sens] = st.compute_metrics(runs, list(clf.labels), detected=det, emitted=emi)
+    return out

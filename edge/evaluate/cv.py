@@ -79,9 +79,8 @@ def run_cv(data_dir: str | Path | Sequence[str | Path] | None, out_dir: str | Pa
 
 def stream_fold(rep: dict, dirs: Sequence[Path], k: int, out: Path, seed: int, licence_filter: str) -> dict:
     """Calibrate fold k's model on its inner-validation clips, then evaluate it on fold k's streams."""
-    from edge.evaluate.calibrate import calibrate_model
+    from edge.evaluate.calibrate import calibrate_model, evaluate_sensitivities
     from edge.evaluate.soundscape import SceneSettings, generate
-    from edge.evaluate.stream import evaluate_sensitivities
 
     cal_model = out / f"fold{k}" / f"fold{k}-calibrated.onnx"
     cal = calibrate_model(rep["int8_path"], rep["inner_val_manifest"], out / f"fold{k}" / "calibration", cal_model,

@@ -287,31 +287,3 @@ def plot_timeline(run: SceneRun, labels: Sequence[str], png: str | Path) -> Path
 def save_json(obj: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(obj, indent=1), encoding="utf-8")
 
-
-def evaluate_sensitivities(model: Any, scene_dir: str | Path, cfg: Any = None,
-                           sensitivities: Sequence[str] = ("low", "medium", "high")) -> dict[str, dict[str, Any]]:
-    """:func:`compute_metrics` of one model on one scene set at each ``detector.sensitivity``.
-
-    The listener runs once, recording every block's scores and embeddings; each sensitivity is then a
-    replay through the same event chain (:func:`edge.evaluate.tune.replay`, exact for the same settings).
-    ``model``: an open Classifier or a model path; ``cfg``: a Config whose other detector settings apply.
-    """
-    import dataclasses
-
-    from edge.evaluate.tune import replay
-    from edge.model.classifier import Classifier
-    from edge.service.config import parse_config
-
-    clf = model if isinstance(model, Classifier) else Classifier(model)
-    cfg = cfg if cfg is not None else parse_config({})
-    rec = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hop_s=None))
-    _, runs = run_scene_set(scene_dir, rec, clf, record_scores=True)
-    out: dict[str, dict[str, Any]] = {}
-    for sens in sensitivities:
-        det_cfg = dataclasses.replace(cfg.detector, sensitivity=sens)
-        det: dict[str, list[sm.Event]] = {}
-        emi: dict[str, list[float]] = {}
-        for r in runs:
-            det[r.name], emi[r.name] = replay(r, clf.contract, det_cfg)
-        out[sens] = compute_metrics(runs, list(clf.labels), detected=det, emitted=emi)
-    return out
