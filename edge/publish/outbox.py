@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.core.files import FileProblem, check_path, kind
 from edge.core.schema import ConfigError
 
 log = logging.getLogger("edge.outbox")
@@ -51,6 +53,24 @@ def default_outbox_path() -> Path:
     return state_dir() / "outbox.sqlite"
 
 
+def check_outbox_path(path: str | Path | None) -> Path:
+    """The outbox file ``path`` would open (None: the default), if the OS can take it and nothing but a
+    regular file is there (SQLite would wait forever on a named pipe); else a one-line ConfigError."""
+    p = Path(path) if path else default_outbox_path()
+    try:
+        check_path(p)
+        st = os.stat(p)
+    except FileProblem as e:
+        raise ConfigError(f"outbox.path: {e}") from None
+    except FileNotFoundError:
+        return p  # created on open
+    except OSError as e:
+        raise ConfigError(f"outbox.path: cannot open {p} ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"outbox.path: {p}: not a regular file ({kind(st.st_mode)})")
+    return p
+
+
 @dataclass(frozen=True)
 class Row:
     seq: int
@@ -68,7 +88,7 @@ class Outbox:
     """
 
     def __init__(self, path: str | Path | None = None, max_events: int = 10000) -> None:
-        self.path = Path(path) if path else default_outbox_path()
+        self.path = check_outbox_path(path)
         self.max_events = int(max_events)
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
