@@ -113,13 +113,22 @@ class Background:
     starts: dict[tuple[str, str], Future[tuple[Any, ...]]]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def background(bench: Bench, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
     with ThreadPoolExecutor(1) as listener, ThreadPoolExecutor(2) as starts:
         bg = Background(listener.submit(_reload_scenario, tmp_path_factory.mktemp("reload")),
                         {(t, k): starts.submit(_start_case, bench, tmp_path_factory.mktemp("start"), t, k)
                          for t, k in START_CASES})
         yield bg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _start_background_early(request: pytest.FixtureRequest) -> None:
+    """Start the real processes with the module's first case when any selected case needs them (they mostly
+    wait: on real time, on a timeout), so they run alongside the in-process cases."""
+    mine = [it for it in request.session.items if getattr(it, "module", None) is request.module]
+    if any("background" in it._fixtureinfo.argnames for it in mine):
+        request.getfixturevalue("background")
 
 
 @pytest.fixture(autouse=True)
@@ -462,6 +471,10 @@ PARITY: dict[str, tuple[dict[str, Any], str, str]] = {
                           "privacy.clips_dir"),
     "clips_dir_under_a_file": ({"privacy": {"capture_clips": True, "clips_dir": "/etc/hostname/clips"}}, "tiny",
                                "privacy.clips_dir"),
+    # with MQTT on (a closed port: doctor's broker check fails too, and may)
+    "outbox_under_proc": ({"outbox": {"path": "/proc/edge/outbox.sqlite"}}, "tiny", "outbox.path"),
+    "outbox_a_folder": ({"outbox": {"path": "/tmp"}}, "tiny", "outbox.path"),
+    "outbox_a_device": ({"outbox": {"path": "/dev/null"}}, "tiny", "outbox.path"),
 }
 
 
@@ -470,9 +483,11 @@ def test_doctor_fails_with_one_line_for_every_setup_run_refuses(bench: Bench, ca
                                                                 tmp_path: Path, case: str) -> None:
     tree, which, needle = PARITY[case]
     model = bench.tiny if which == "tiny" else bench.proto
-    cfg = write_config(tmp_path, json.dumps({"audio": {"source": str(bench.good)}, **tree}))
+    mqtt = {**bench.mqtt(tmp_path), **tree} if "outbox" in tree else tree
+    cfg = write_config(tmp_path, json.dumps({"audio": {"source": str(bench.good)}, **mqtt}))
     line = refused(cli(capfd, ["run", "--config", cfg, "--model", model]), str(cfg), needle)
-    doctor_agrees(cli(capfd, ["doctor", "--config", cfg, "--model", model]), line)
+    doctor_agrees(cli(capfd, ["doctor", "--config", cfg, "--model", model]), line,
+                  ("broker",) if "outbox" in tree else ())
 
 
 def test_doctor_passes_what_run_accepts_and_names_the_config_check(bench: Bench, capfd: pytest.CaptureFixture[str],
@@ -606,7 +621,7 @@ def _alarm_recording(path: Path) -> Path:
     return write_wav(path, np.clip(x, -1.0, 1.0), SR)
 
 
-def _reload_cases(tmp: Path, home: Path, fingerprint: str, keep: list[Any]) -> list[tuple[str, Any, list[str]]]:
+def _reload_cases(fingerprint: str) -> list[tuple[str, Any, list[str]]]:
     """``(name, what to put at the config path, texts the rejection line must contain)``.
 
     What to put: YAML text or bytes (written over the config file), or ``("path", kind)`` (the config path
@@ -672,7 +687,7 @@ def _reload_scenario(tmp_path: Path) -> list[str]:
     cfg.write_text(good)
     home = tmp_path / "home.npz"
     keep: list[Any] = []
-    cases = _reload_cases(tmp_path, home, fingerprint(read_contract(bundled_model())), keep)
+    cases = _reload_cases(fingerprint(read_contract(bundled_model())))
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", PYTHONFAULTHANDLER="1")
     proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(cfg), "--source", str(wav),
                              "--realtime"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

@@ -168,7 +168,7 @@ def check_config(cfg: Any) -> tuple[str, str]:
             from edge.service.config import ConfigError
 
             try:
-                check_outbox_path(cfg.outbox.path)
+                check_outbox_path(cfg.outbox.path, probe=True)
             except ConfigError as e:
                 raise ConfigError(f"{cfg.source_file}: {e}") from None
     except EdgeError as e:

@@ -59,6 +59,8 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     """``path`` for a message: at most :data:`SHOWN_PATH_CHARS` characters (start and end kept)."""
     s = os.fspath(path)
     s = s if isinstance(s, str) else os.fsdecode(s)
+    if not s:
+        return '""'
     if len(s) <= SHOWN_PATH_CHARS:
         return s
     return s[: SHOWN_PATH_CHARS - 63] + "..." + s[-60:]
@@ -88,7 +90,7 @@ def check_path(path: str | os.PathLike[str]) -> Path:
 def reason(e: OSError) -> str:
     """An ``OSError`` as the few words a person needs (``permission denied``, ``no space left on device``)."""
     if e.errno is not None:
-        return os.strerror(e.errno).lower() if e.errno != errno.ENXIO else "not a regular file (a socket)"
+        return os.strerror(e.errno).lower()
     return e.strerror or type(e).__name__
 
 
@@ -131,6 +133,8 @@ def open_file(path: str | os.PathLike[str], max_bytes: int | None = None) -> Bin
     except NotADirectoryError:
         raise FileProblem(p, "file not found (a folder on its path is a file)", missing=True) from None
     except OSError as e:
+        if e.errno == errno.ENXIO:  # what opening a socket says
+            raise FileProblem(p, "not a regular file (a socket)") from None
         raise FileProblem(p, f"cannot open ({reason(e)})") from None
     try:
         st = os.fstat(fd)

@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 import stat
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -53,9 +54,12 @@ def default_outbox_path() -> Path:
     return state_dir() / "outbox.sqlite"
 
 
-def check_outbox_path(path: str | Path | None) -> Path:
+def check_outbox_path(path: str | Path | None, probe: bool = False) -> Path:
     """The outbox file ``path`` would open (None: the default), if the OS can take it and nothing but a
-    regular file is there (SQLite would wait forever on a named pipe); else a one-line ConfigError."""
+    regular file is there (SQLite would wait forever on a named pipe); else a one-line ConfigError.
+
+    ``probe`` (``edge doctor``): also create its folder and a file in it, as opening the outbox would.
+    """
     p = Path(path) if path else default_outbox_path()
     try:
         check_path(p)
@@ -63,11 +67,19 @@ def check_outbox_path(path: str | Path | None) -> Path:
     except FileProblem as e:
         raise ConfigError(f"outbox.path: {e}") from None
     except FileNotFoundError:
-        return p  # created on open
+        st = None  # created on open
     except OSError as e:
         raise ConfigError(f"outbox.path: cannot open {p} ({e.strerror or e})") from None
-    if not stat.S_ISREG(st.st_mode):
+    if st is not None and not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"outbox.path: {p}: not a regular file ({kind(st.st_mode)})")
+    if probe:
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".edge-write-check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            raise ConfigError(f"outbox.path: cannot open {p} ({e.strerror or e})") from None
     return p
 
 
@@ -109,7 +121,8 @@ class Outbox:
                 self._quarantine(e)
                 self._open()
         except (OSError, sqlite3.Error) as e:
-            raise ConfigError(f"outbox.path: cannot open {self.path} ({e})") from None
+            why = (e.strerror or e) if isinstance(e, OSError) else e  # worded as check_outbox_path words it
+            raise ConfigError(f"outbox.path: cannot open {self.path} ({why})") from None
 
     def _open(self) -> None:
         conn = self._conn()
