@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,28 @@ def test_calibrate_replays_the_recorded_scores_through_the_chain_and_picks_those
     from edge.evaluate.calibrate import write_calibrated_model  # noqa: F401  (the same dict shape)
 
     defaults = {"operating_points": pts}
-    c2 = ModelContract(**{**c.__dict__, "detector": defaults})
+    c2 = dataclasses.replace(c, detector=defaults)
     assert for_model(DetectorConfig(sensitivity="low"), c2).thresholds["dog_bark"] == 0.995
     assert for_model(DetectorConfig(), c2).thresholds["dog_bark"] == 0.97
+
+
+def test_a_calibrated_model_carries_its_operating_points_and_the_listener_accepts_and_uses_them(tmp_path):
+    from tinymodel import build_tiny_model
+
+    from edge.evaluate.calibrate import write_calibrated_model
+    from edge.model.classifier import Classifier
+
+    model = build_tiny_model(tmp_path / "tiny.onnx")
+    labels = Classifier(model).labels
+    result = {"operating_points": {s: {"thresholds": {lab: t for lab in labels},
+                                       "min_durations": {labels[0]: 0.5}}
+                                   for s, t in (("low", 0.9), ("medium", 0.8), ("high", 0.7))},
+              "estimated_false_alarms_per_hour": {s: {lab: 0.01 for lab in labels} for s in ("low", "medium", "high")},
+              "background_hours": 1.5, "scene_hours": 0.5, "budgets_per_day": {"low": 0.1, "medium": 1, "high": 5},
+              "tuned": {"onset_lead_s": 0.12, "thresholds": {labels[0]: 0.1}}}
+    out = write_calibrated_model(model, tmp_path / "cal.onnx", result)
+    c = Classifier(out).contract  # opening it validates the contract, the tuned detector section included
+    assert c.detector["onset_lead_s"] == 0.12 and c.detector["thresholds"] == {lab: 0.8 for lab in labels}
+    s = for_model(DetectorConfig(sensitivity="high"), c)
+    assert s.thresholds == {lab: 0.7 for lab in labels} and s.min_duration_for(labels[0]) == 0.5
+    assert s.onset_lead_s == 0.12

@@ -6,11 +6,16 @@ extra package. Other formats (FLAC, OGG, ...) use ``soundfile`` when it is
 installed. Samples come out as float32 in [-1, 1], shape ``(frames, channels)``.
 
 Every failure is an :class:`AudioFileError` whose message is one line naming
-the file and the problem.
+the file and the problem. The file is opened once, through
+:func:`edge.core.files.open_file` (a regular file only: a named pipe or a
+device is refused, never waited on), and that open file is what both readers
+decode. MP3 is refused (convert it to WAV or FLAC): libmpg123, which decodes
+it for libsndfile, prints its own lines on stderr for every damaged frame.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from edge.core.errors import EdgeError
+from edge.core.files import FileProblem, open_file, shown_path
 from edge.core.logutil import one_line
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
@@ -100,7 +106,7 @@ class WavReader(AudioReader):
         elif tag == _FLOAT and bits in (32, 64):
             pass
         else:
-            raise _Unsupported(f"{path}: unsupported WAV sample format (format tag {tag}, {bits} bits)")
+            raise _Unsupported(f"{path}: unsupported WAV sample format (format tag {tag}, {bits} bits)", tag=tag)
         self._tag, self._bits = tag, bits
         self.channels, self.sample_rate = ch, rate
         self._frame_bytes = ch * bits // 8
@@ -152,47 +158,90 @@ def check_rate(path: Path, rate: int) -> None:
 
 
 class _Unsupported(AudioFileError):
-    """A WAV variant this parser does not handle (soundfile may)."""
+    """A WAV variant this parser does not handle (soundfile may); ``tag`` is its format tag."""
+
+    def __init__(self, message: str, tag: int = 0) -> None:
+        super().__init__(message)
+        self.tag = tag
+
+
+#: WAV format tags of MPEG audio (decoded by libmpg123, like an .mp3)
+_WAV_MPEG_TAGS = (0x50, 0x55)
+
+
+def is_mp3(magic: bytes) -> bool:
+    """Whether the first bytes of a file are an ID3 tag or an MPEG audio frame header (layer I-III)."""
+    if magic[:3] == b"ID3":
+        return True
+    return len(magic) >= 2 and magic[0] == 0xFF and (magic[1] & 0xE0) == 0xE0 and (magic[1] >> 1) & 3 != 0
+
+
+def _sf_says(e: BaseException) -> str:
+    """libsndfile's reason, without soundfile's ``Error opening <file object>:`` in front."""
+    return re.sub(r"^Error opening .*?: ", "", one_line(e, last=True))
+
+
+def _refuse_mp3(path: Path) -> AudioFileError:
+    return AudioFileError(f"{path}: MP3 is not supported (convert it to WAV or FLAC, e.g. ffmpeg -i IN.mp3 OUT.wav)")
 
 
 class SoundfileReader(AudioReader):
-    def __init__(self, path: Path, sf: Any) -> None:
+    """FLAC, OGG, ... with libsndfile, from the already opened (and checked) file object."""
+
+    def __init__(self, path: Path, sf: Any, f: BinaryIO | None = None) -> None:
         self.path = path
+        self._f = f
         try:
-            self._sf = sf.SoundFile(str(path))
-        except Exception as e:  # soundfile raises LibsndfileError / RuntimeError
-            raise AudioFileError(f"{path}: cannot read audio ({one_line(e, last=True)})") from None
-        self.sample_rate = int(self._sf.samplerate)
-        self.channels = int(self._sf.channels)
-        self.frames = int(self._sf.frames)
-        check_rate(path, self.sample_rate)
+            self._sf = sf.SoundFile(f if f is not None else str(path))
+        except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+            self._close_file()
+            raise AudioFileError(f"{path}: cannot read audio ({_sf_says(e)})") from None
+        try:
+            if str(self._sf.format).upper() == "MPEG" or str(self._sf.subtype).upper().startswith("MPEG"):
+                raise _refuse_mp3(path)
+            self.sample_rate = int(self._sf.samplerate)
+            self.channels = int(self._sf.channels)
+            self.frames = int(self._sf.frames)
+            if self.channels < 1 or self.frames < 0:
+                raise AudioFileError(f"{path}: header says {self.channels} channels, {self.frames} frames")
+            check_rate(path, self.sample_rate)
+        except BaseException:
+            self.close()
+            raise
 
     def blocks(self, n_frames: int) -> Iterator[np.ndarray]:
-        self._sf.seek(0)
+        try:
+            self._sf.seek(0)  # a damaged FLAC can fail already here (LibsndfileError)
+        except Exception as e:
+            raise AudioFileError(f"{self.path}: cannot decode audio ({_sf_says(e)})") from None
         while True:
             try:
                 x = self._sf.read(n_frames, dtype="float32", always_2d=True)
             except Exception as e:  # a truncated or corrupt FLAC/OGG fails mid-file (LibsndfileError)
-                raise AudioFileError(f"{self.path}: cannot decode audio ({one_line(e, last=True)})") from None
+                raise AudioFileError(f"{self.path}: cannot decode audio ({_sf_says(e)})") from None
             if x.shape[0] == 0:
                 return
             yield x
 
+    def _close_file(self) -> None:
+        if self._f is not None:
+            self._f.close()
+
     def close(self) -> None:
-        self._sf.close()
+        try:
+            self._sf.close()
+        except Exception:  # noqa: BLE001 - closing a damaged file must not hide why it is closed
+            pass
+        self._close_file()
 
 
 def open_audio(path: str | Path) -> AudioReader:
     """Open ``path`` for chunked reading. Raises :class:`AudioFileError` (one line)."""
     p = Path(path)
-    if not p.exists():
-        raise AudioFileError(f"{p}: audio file not found")
-    if not p.is_file():
-        raise AudioFileError(f"{p}: not a regular file")
     try:
-        f = p.open("rb")
-    except OSError as e:
-        raise AudioFileError(f"{p}: cannot open ({e.strerror or type(e).__name__})") from None
+        f = open_file(p)  # a regular file; a named pipe or a device is refused, never waited on
+    except FileProblem as e:
+        raise AudioFileError(f"{shown_path(p)}: audio file not found" if e.missing else str(e)) from None
     try:
         magic = f.read(12)
         f.seek(0)
@@ -204,23 +253,30 @@ def open_audio(path: str | Path) -> AudioReader:
         try:
             return WavReader(p, f)
         except _Unsupported as e:
+            if e.tag in _WAV_MPEG_TAGS:
+                f.close()
+                raise _refuse_mp3(p) from None
             unsupported = e
+            f.seek(0)
         except AudioFileError:
             f.close()
             raise
-        except (OSError, struct.error) as e:
+        except (OSError, struct.error, ValueError, OverflowError) as e:
             f.close()
             raise AudioFileError(f"{p}: cannot read WAV ({type(e).__name__})") from None
-    f.close()
+    elif is_mp3(magic):
+        f.close()
+        raise _refuse_mp3(p)
     try:
         import soundfile as sf
     except ImportError:
+        f.close()
         if unsupported is not None:
             raise unsupported from None
         raise AudioFileError(
             f"{p}: not a WAV file, and reading other formats needs the 'soundfile' package"
         ) from None
-    return SoundfileReader(p, sf)
+    return SoundfileReader(p, sf, f)
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:

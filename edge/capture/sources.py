@@ -19,7 +19,7 @@ import numpy as np
 
 from edge.capture.audiofile import open_audio
 from edge.capture.ring import RingBuffer
-from edge.core.errors import EXIT_FAILURE, EdgeError
+from edge.core.errors import EXIT_FAILURE, EXIT_USAGE, EdgeError
 from edge.core.logutil import one_line
 
 
@@ -94,13 +94,13 @@ class FileSource:
         self.sample_rate = self.reader.sample_rate
         if self.reader.frames == 0:
             self.reader.close()
-            raise SourceError(f"{self.path}: no audio (the file holds 0 samples)")
+            raise SourceError(f"{self.path}: no audio (the file holds 0 samples)", exit_code=EXIT_USAGE)
         self.channel = channel
         if channel is not None and channel >= self.reader.channels:
             self.reader.close()
-            raise SourceError(
-                f"{self.path}: audio.channel {channel} requested but the file has {self.reader.channels} channel(s)"
-            )
+            raise SourceError(  # the file's problem: bad input (2), as for `edge detect`
+                f"{self.path}: audio.channel {channel} requested but the file has {self.reader.channels} channel(s)",
+                exit_code=EXIT_USAGE)
         self.realtime = realtime
         # Unpaced, nothing waits on a block: large reads keep the reader thread's per-call cost
         # (file read, decode, ring hand-over) out of the way.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from edge.core.errors import EXIT_FAILURE, EdgeError
+from edge.core.errors import EXIT_USAGE, EdgeError
 
 if TYPE_CHECKING:  # the command line starts without numpy
     from edge.capture.sources import Source
@@ -17,8 +17,8 @@ def add_config_and_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE", help="ONNX model file (overrides model.path)")
 
 
-def check_file_length(source: Source, window_s: float, code: int = EXIT_FAILURE) -> None:
-    """A file shorter than the model's window would end without one score and without a word."""
+def check_file_length(source: Source, window_s: float, code: int = EXIT_USAGE) -> None:
+    """A file shorter than the model's window would end without one score and without a word (bad input: 2)."""
     duration = source.duration_s
     if duration is None or duration >= window_s:
         return

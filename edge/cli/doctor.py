@@ -3,6 +3,7 @@
 Every check prints ``PASS``, ``FAIL`` or ``SKIP`` then what it found::
 
     PASS  model: models/homesound-int8.onnx (homesound-1.0): 12 labels, 16000 Hz, ...
+    PASS  config: config.yaml: as `edge run` checks it with this model: 12 of 12 labels on, a score every 0.24 s
     PASS  microphone: 'pulse' at 16000 Hz, 1 ch: level -43.2 dBFS (peak -30.1 dBFS) over 1.0 s
     FAIL  broker: connection refused: not authorised (check mqtt.username/password)
 
@@ -11,6 +12,13 @@ error, like every ``edge`` command). Nothing is published: the broker check
 only connects (with its own client id, so a running listener is not kicked off)
 and disconnects. Heavy modules are imported inside the checks so ``edge --help``
 stays fast.
+
+The ``config`` check runs what ``edge run`` checks before it listens
+(:func:`edge.service.listener.check_setup`: the hop, labels and detector
+settings against the model's own, the home background; the clips folder; the
+outbox path), so doctor fails for every setup ``edge run`` would refuse. An
+audio *file* named by ``audio.source`` is not checked (``edge run --source``
+and ``edge detect`` name theirs on the command line).
 """
 
 from __future__ import annotations
@@ -51,7 +59,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     status, msg, details, model_rate = check_model(cfg)
     results.append((status, "model", msg))
     _print(status, "model", msg, details)
-    for name, check in (("microphone", lambda: check_microphone(cfg, model_rate, args.listen)),
+    model_ok = status == PASS
+    for name, check in (("config", lambda: check_config(cfg) if model_ok else (SKIP, "needs a model that loads")),
+                        ("microphone", lambda: check_microphone(cfg, model_rate, args.listen)),
                         ("broker", lambda: check_broker(cfg))):
         status, msg = check()
         results.append((status, name, msg))
@@ -125,13 +135,13 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
 
         try:
             bank = HomeBackground.load(home, c)
-        except BackgroundError as e:
-            return FAIL, f"detector.home_background: {e}", details, p.sample_rate
+        except BackgroundError as e:  # worded as `edge run` words it (OtherModelError: run listens without it)
+            return FAIL, f"{cfg.source_file}: detector.home_background: {e}", details, p.sample_rate
         details.append(f"home background: {home}: {bank.vectors.shape[0]} windows from {bank.seconds:.0f} s "
                        "of audio, learnt with this model")
     else:
-        return FAIL, "detector.home_background: the model carries no prototypes to compare it with", details, \
-            p.sample_rate
+        return FAIL, (f"{cfg.source_file}: detector.home_background: the model carries no prototypes to compare it "
+                      "with (set it to null)"), details, p.sample_rate
     msg = (f"{clf.path} ({c.model_version}) loads and runs: {len(c.labels)} labels, {p.sample_rate} Hz; "
            f"silence scored in {ms:.1f} ms (top: {c.labels[top]} {float(scores[top]):.2f})")
     return PASS, msg, details, p.sample_rate
@@ -139,9 +149,13 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
 
 def expected_false_alarms(cfg: Any, contract: Any) -> str:
     """One line: the false alarms per day the model's calibration expects from the enabled labels."""
+    from edge.core.errors import EdgeError
     from edge.detect.settings import for_model
 
-    s = for_model(cfg.detector, contract)
+    try:
+        s = for_model(cfg.detector, contract)
+    except (EdgeError, ValueError):  # the config check says what is wrong with the settings
+        return "expected false alarms: unknown (the detector settings do not fit this model)"
     rates = dict(dict(contract.detector.get("false_alarms_per_hour") or {}).get(s.sensitivity) or {})
     if not rates:
         return "expected false alarms: unknown (the model carries no calibrated operating points)"
@@ -151,6 +165,43 @@ def expected_false_alarms(cfg: Any, contract: Any) -> str:
     mine = f"; not counted, your own thresholds: {', '.join(sorted(own & set(s.labels)))}" if own else ""
     return (f"expected false alarms per day at sensitivity {s.sensitivity}: {sum(per_day.values()):.1f} from "
             f"{len(per_day)} enabled labels (most: {top}){mine}")
+
+
+def check_config(cfg: Any) -> tuple[str, str]:
+    """What ``edge run`` checks of the configuration with this model before it listens; ``(status, message)``.
+
+    The same code as the listener (:func:`edge.service.listener.check_setup`), the clips folder
+    (:func:`edge.publish.clips.clips_folder`) and, with MQTT on, the outbox path: one FAIL line with
+    the message ``edge run`` would print.
+    """
+    from edge.core.errors import EdgeError
+    from edge.service.listener import check_setup, load_classifier
+
+    try:
+        clf = load_classifier(cfg)
+        c = clf.contract
+        hop, settings, _home = check_setup(cfg, c)
+        from edge.publish.clips import clips_folder
+
+        clips = clips_folder(cfg)
+        if cfg.mqtt.enabled:
+            from edge.publish.outbox import check_outbox_path
+            from edge.service.config import ConfigError
+
+            try:
+                check_outbox_path(cfg.outbox.path, probe=True)
+            except ConfigError as e:
+                raise ConfigError(f"{cfg.source_file}: {e}") from None
+    except EdgeError as e:
+        return FAIL, str(e)
+    off = [lab for lab in c.labels if lab not in settings.labels]
+    msg = (f"{cfg.source_file}: as `edge run` checks it with this model: {len(settings.labels)} of {len(c.labels)} "
+           f"labels on, a score every {hop * c.block_seconds:.2f} s")
+    if off:
+        msg += f"; off: {', '.join(off)}"
+    if clips is not None:
+        msg += f"; clips are saved in {clips}"
+    return PASS, msg
 
 
 def check_microphone(cfg: Any, model_rate: int | None, listen_s: float = 1.0) -> tuple[str, str]:

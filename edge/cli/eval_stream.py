@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from edge.cli.argtypes import seed
@@ -116,15 +115,16 @@ def _load_cfg(args: argparse.Namespace) -> Any:
     if args.tuned:
         import dataclasses
 
+        from edge.core.files import FileProblem, read_text
         from edge.evaluate.tune import apply_tuned
 
         try:
-            t = json.loads(Path(args.tuned).read_text(encoding="utf-8"))
+            t = json.loads(read_text(args.tuned, 1 << 20))  # a regular file, bounded
             det = apply_tuned(cfg.detector, t["detector"])
             hop = (t.get("model") or {}).get("hop_s")
-        except FileNotFoundError:
-            raise _Usage(f"{args.tuned}: file not found") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+        except FileProblem as e:
+            raise _Usage(f"{args.tuned}: file not found" if e.missing else str(e)) from None
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise _Usage(f"{args.tuned}: not a tuning result ({type(e).__name__}: {e})") from None
         # The same validation as config.yaml, naming the tuning file (a hand-edited one included).
         from edge.service.config import parse_config

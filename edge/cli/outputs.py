@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from edge.core.errors import EdgeError
+from edge.core.files import FileProblem, check_path
 
 #: file types matplotlib writes without extra backends
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -24,7 +25,10 @@ def check_output_file(option: str, path: str | Path | None, suffixes: tuple[str,
     """
     if path is None:
         return None
-    p = Path(path)
+    try:
+        p = check_path(path)
+    except FileProblem as e:
+        raise OutputError(f"{option}: {e}") from None
     if p.is_dir():
         raise OutputError(f"{option}: {p} is a folder, expected a file path")
     if suffixes and p.suffix.lower() not in suffixes:
@@ -51,7 +55,10 @@ def _probe(option: str, p: Path, folder: Path) -> None:
 
 def make_output_dir(option: str, path: str | Path) -> Path:
     """Create the folder ``path`` (and its parents); :class:`OutputError` if that is impossible."""
-    p = Path(path)
+    try:
+        p = check_path(path)
+    except FileProblem as e:
+        raise OutputError(f"{option}: {e}") from None
     try:
         p.mkdir(parents=True, exist_ok=True)
     except FileExistsError:

@@ -13,7 +13,8 @@ class RateLimitFilter(logging.Filter):
     Records are keyed by logger name and the unformatted message, so
     "microphone lost (%s)" repeated with different arguments counts as one
     message. When a window ends with suppressed records, the next record that
-    passes carries a "(N similar messages suppressed)" suffix.
+    passes carries a "(N similar messages suppressed)" suffix. A record logged
+    with ``extra={"always": True}`` (the outcome of a reload) always passes.
     """
 
     def __init__(self, period_s: float = 60.0, burst: int = 5, max_keys: int = 1024) -> None:
@@ -24,6 +25,8 @@ class RateLimitFilter(logging.Filter):
         self._windows: dict[tuple[str, str], list[float]] = {}  # key -> [window start, count, suppressed]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "always", False):  # the answer to an operator's action (a reload): never suppressed
+            return True
         key = (record.name, str(record.msg))
         now = time.monotonic()
         w = self._windows.get(key)

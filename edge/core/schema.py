@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import reprlib
 import types
 import typing
 from dataclasses import field
@@ -29,6 +30,32 @@ from edge.core.errors import EdgeError
 
 class ConfigError(EdgeError, ValueError):
     """A configuration problem; ``str(err)`` is the one-line message for the user."""
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxset = 2, 4, 4, 4, 4
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 80, 80, 40
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, bounded in length, depth and time.
+
+    A YAML alias bomb of 600 bytes is a list of 10^9 items whose plain repr never
+    ends; an integer of 5000 digits has no repr at all.
+    """
+    try:
+        return _SHOWN.repr(value)
+    except Exception:  # noqa: BLE001 - whatever the value, the message must come out
+        return f"<{type(value).__name__}>"
+
+
+def shown_key(key: Any) -> str:
+    """A mapping key as an error message names it: ``str(key)``, at most 80 characters."""
+    try:
+        text = str(key)
+    except Exception:  # noqa: BLE001
+        text = f"<{type(key).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def option(default: Any, doc: str, lo: float | None = None, hi: float | None = None,
@@ -82,7 +109,7 @@ def _check_scalar(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
     orig = value
 
     def bad() -> ConfigError:
-        return ConfigError(f"{where}: expected {describe(tp, meta)}, got {orig!r}")
+        return ConfigError(f"{where}: expected {describe(tp, meta)}, got {shown(orig)}")
 
     if tp is bool:
         if not isinstance(value, bool):
@@ -106,7 +133,7 @@ def _check_scalar(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
         pattern = meta.get("pattern")
         if pattern and not re.fullmatch(pattern, value):
             says = meta.get("pattern_says") or f"a string matching {pattern}"
-            raise ConfigError(f"{where}: expected {says}, got {value!r}")
+            raise ConfigError(f"{where}: expected {says}, got {shown(value)}")
         return value
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -129,17 +156,17 @@ def convert(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
             return value
         if str in non_none and isinstance(value, str) and value:
             return value
-        raise ConfigError(f"{where}: expected an integer or a string, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer or a string, got {shown(value)}")
     if dataclasses.is_dataclass(tp):
         return build(typing.cast(type, tp), value, where)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {shown(value)}")
         _, vt = typing.get_args(tp)
-        return {str(k): convert(v, vt, meta, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): convert(v, vt, meta, f"{where}.{shown_key(k)}") for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {shown(value)}")
         (it,) = typing.get_args(tp)
         return [convert(v, it, meta, f"{where}[{i}]") for i, v in enumerate(value)]
     if value is None:
@@ -152,14 +179,14 @@ def build(cls: type, data: Any, where: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source_file"}
     prefix = where + "." if ":" in where and not where.endswith(": ") else where
     for key in data:
         if key not in fields:
             known = ", ".join(fields)
-            raise ConfigError(f"{prefix}{key}: unknown key (known keys: {known})")
+            raise ConfigError(f"{prefix}{shown_key(key)}: unknown key (known keys: {known})")
     kwargs = {}
     for name, f in fields.items():
         if name in data:

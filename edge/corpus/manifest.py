@@ -9,10 +9,15 @@ file and, where it applies, the line.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
 from edge.core.errors import EdgeError
+from edge.core.files import FileProblem, check_path, open_file
+
+#: a manifest of a few thousand clips is well under 1 MiB
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 class ManifestError(EdgeError, ValueError):
@@ -21,12 +26,17 @@ class ManifestError(EdgeError, ValueError):
 
 def manifest_path(path: str | Path) -> Path:
     """``path``, or ``path/manifest.csv`` for a folder; :class:`ManifestError` if there is no file."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "manifest.csv"
-    if not p.is_file():
-        raise ManifestError(f"{p}: manifest not found")
-    return p
+    try:
+        p = check_path(path)
+        if p.is_dir():
+            p = check_path(p / "manifest.csv")
+        if p.exists():
+            return p
+    except FileProblem as e:
+        raise ManifestError(str(e)) from None
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    raise ManifestError(f"{p}: manifest not found")
 
 
 def read_rows(path: str | Path, required: Iterable[str] = ("path", "label")) -> tuple[Path, list[tuple[int, dict]]]:
@@ -39,7 +49,11 @@ def read_rows(path: str | Path, required: Iterable[str] = ("path", "label")) -> 
     p = manifest_path(path)
     rows: list[tuple[int, dict]] = []
     try:
-        with p.open(newline="", encoding="utf-8-sig") as f:
+        raw = open_file(p, MAX_MANIFEST_BYTES)  # a regular file, bounded; never waits on a pipe
+    except FileProblem as e:
+        raise ManifestError(f"{p}: manifest not found" if e.missing else str(e)) from None
+    try:
+        with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
             missing = [c for c in required if c not in fields]

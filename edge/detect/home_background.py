@@ -17,8 +17,11 @@ format, the model's fingerprint, seconds listened, onsets raised meanwhile).
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +29,14 @@ from typing import Any
 import numpy as np
 
 from edge.core.errors import EdgeError
+from edge.core.files import FileProblem, read_bytes
 from edge.model.prototypes import unit_rows
 
 FORMAT = "edge-home-background-1"
 #: Windows kept (4096 x 128 float16 = 1 MiB; ~16 min of hops at 0.24 s before thinning).
 MAX_WINDOWS = 4096
+#: largest file :meth:`HomeBackground.load` reads (4096 windows of a 4096-value embedding, float16, and the meta)
+MAX_FILE_BYTES = 2 * MAX_WINDOWS * 4096 + (1 << 20)
 
 
 class BackgroundError(EdgeError, ValueError):
@@ -98,30 +104,96 @@ class HomeBackground:
     def load(cls, path: str | Path, contract: Any) -> HomeBackground:
         """Read a file written by :meth:`save` for the model of ``contract``.
 
-        Raises :class:`BackgroundError` (missing, unreadable, another model's).
+        Raises :class:`BackgroundError` (missing, unreadable, tampered, another model's) and nothing else:
+        the file is read through :mod:`edge.core.files` (a regular file, bounded) and parsed from memory
+        with every size checked before anything is allocated.
         """
         where = str(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                vectors = np.asarray(z["vectors"], dtype=np.float16)
-                meta = json.loads(str(z["meta"]))
-        except FileNotFoundError:
-            raise BackgroundError(f"{where}: no such file (write it with: edge learn-background --out {where})") \
-                from None
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
-            raise BackgroundError(f"{where}: not a home-background file ({type(e).__name__}: {e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise BackgroundError(f"{where}: not a home-background file (format {meta.get('format')!r}, "
-                                  f"expected {FORMAT!r})" if isinstance(meta, dict) else
-                                  f"{where}: not a home-background file")
-        if vectors.ndim != 2 or vectors.shape[1] != contract.embedding_dim or not np.all(np.isfinite(vectors)):
+            data = read_bytes(path, MAX_FILE_BYTES)
+        except FileProblem as e:
+            if e.missing:
+                raise BackgroundError(f"{e.path}: no such file (write it with: edge learn-background --out "
+                                      f"{e.path})") from None
+            raise BackgroundError(str(e)) from None
+        arrays = _read_npz(data, where)
+        vectors, meta = arrays["vectors"], _meta(arrays["meta"], where)
+        if (vectors.ndim != 2 or vectors.dtype.kind != "f" or vectors.shape[1] != contract.embedding_dim
+                or vectors.shape[0] > MAX_WINDOWS):
             raise BackgroundError(f"{where}: windows of shape {vectors.shape}, the model's embedding has "
-                                  f"{contract.embedding_dim} values")
-        if meta.get("model") != fingerprint(contract):
-            raise OtherModelError(f"{where}: learnt with another model (fingerprint {meta.get('model')}, this model "
+                                  f"{contract.embedding_dim} values (at most {MAX_WINDOWS} windows)")
+        vectors = np.asarray(vectors, dtype=np.float16)
+        if not np.all(np.isfinite(vectors)):
+            raise BackgroundError(f"{where}: windows hold values that are not finite numbers")
+        if meta["model"] != fingerprint(contract):
+            raise OtherModelError(f"{where}: learnt with another model (fingerprint {meta['model'][:40]}, this model "
                                   f"{fingerprint(contract)}); learn again with edge learn-background")
-        fired = {str(k): int(v) for k, v in dict(meta.get("fired") or {}).items()}
-        return cls(vectors, str(meta["model"]), float(meta.get("seconds") or 0.0), fired)
+        return cls(vectors, meta["model"], meta["seconds"], meta["fired"])
+
+
+def _read_npz(data: bytes, where: str) -> dict[str, np.ndarray]:
+    """The ``vectors`` and ``meta`` arrays of an ``.npz`` held in memory; BackgroundError if it is not one.
+
+    Sizes are checked against the bytes actually there before anything is allocated: a tampered header
+    cannot make this reserve gigabytes.
+    """
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for name in ("vectors", "meta"):
+                try:
+                    info = zf.getinfo(f"{name}.npy")
+                except KeyError:
+                    raise BackgroundError(f"{where}: not a home-background file (it holds no {name!r})") from None
+                if info.file_size > MAX_FILE_BYTES:
+                    raise BackgroundError(f"{where}: not a home-background file ({name!r} is too large)")
+                raw = zf.read(info)
+                fp = io.BytesIO(raw)
+                version = np.lib.format.read_magic(fp)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+                else:
+                    raise BackgroundError(f"{where}: not a home-background file (npy version {version})")
+                count = math.prod(shape)
+                if dtype.hasobject or count * dtype.itemsize != len(raw) - fp.tell():
+                    raise BackgroundError(f"{where}: not a home-background file ({name!r} is truncated or "
+                                          "of another kind)")
+                arr = np.frombuffer(raw, dtype=dtype, count=count, offset=fp.tell())
+                out[name] = arr.reshape(shape, order="F" if fortran else "C")
+    except BackgroundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - zipfile/npy parsing of a tampered file fails in many ways
+        raise BackgroundError(f"{where}: not a home-background file ({type(e).__name__}: {str(e)[:120]})") \
+            from None
+    return out
+
+
+def _meta(arr: np.ndarray, where: str) -> dict[str, Any]:
+    """The validated ``meta`` entry: format, model fingerprint, seconds listened, onsets per label."""
+    bad = f"{where}: not a home-background file"
+    if arr.shape != () or arr.dtype.kind != "U":
+        raise BackgroundError(f"{bad} (its meta is not a text)")
+    try:
+        meta = json.loads(str(arr.item()))
+    except (ValueError, RecursionError) as e:
+        raise BackgroundError(f"{bad} (meta: {type(e).__name__})") from None
+    if not isinstance(meta, dict):
+        raise BackgroundError(f"{bad} (its meta is not a JSON object)")
+    if meta.get("format") != FORMAT:
+        fmt = meta.get("format")
+        raise BackgroundError(f"{bad} (format {str(fmt)[:60]!r}, expected {FORMAT!r})")
+    model, seconds, fired = meta.get("model"), meta.get("seconds", 0.0), meta.get("fired") or {}
+    if not isinstance(model, str) or not model:
+        raise BackgroundError(f"{bad} (meta.model: expected the model's fingerprint)")
+    if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+            or seconds < 0):
+        raise BackgroundError(f"{bad} (meta.seconds: expected a number of seconds >= 0)")
+    if not isinstance(fired, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                              for v in fired.values()):
+        raise BackgroundError(f"{bad} (meta.fired: expected a mapping label: count)")
+    return {"model": model, "seconds": float(seconds), "fired": {str(k): int(v) for k, v in fired.items()}}
 
 
 class Learner:

@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge.core.schema import fallbacks, option
+from edge.core.schema import ConfigError, build, convert, fallbacks, option, shown, shown_key
 from edge.detect.labels import ALARM_LABELS
-from edge.model.contract import ModelContract
+from edge.model.contract import ContractError, ModelContract
 
 #: Used where a model gives no threshold of its own.
 DEFAULT_THRESHOLD = 0.5
@@ -154,6 +154,71 @@ class DetectorSettings:
         return max(0.5 * on, on - self.hysteresis)
 
 
+#: the detector settings a model file may carry (contract ``detector``): the ones :func:`resolve` reads from it,
+#: and what its calibration measured (:mod:`edge.evaluate.calibrate`: shown by ``edge doctor``)
+MODEL_TUNABLE = (*FALLBACKS, "thresholds", "releases", "min_durations", "operating_points")
+MODEL_MEASURED = ("false_alarms_per_hour", "calibration")
+
+
+def check_model_detector(contract: ModelContract) -> None:
+    """The model's own tuned detector settings, checked with the ``detector`` schema of ``config.yaml``.
+
+    Types and ranges as in :class:`DetectorConfig` (no nulls: a model's value is a value), labels the
+    model has, ``persistence_k <= persistence_n``, operating points per sensitivity. Raises a one-line
+    :class:`~edge.model.contract.ContractError` naming the model file and the key (not the config
+    file: the config is not what is wrong). Checked once per contract.
+    """
+    if contract.__dict__.get("_detector_checked"):
+        return
+    where = f"{contract.source}: contract detector"
+    d = contract.detector
+    for k, v in d.items():
+        if k not in MODEL_TUNABLE + MODEL_MEASURED:
+            raise ContractError(f"{where}.{shown_key(k)}: not a setting a model can tune (known: "
+                                f"{', '.join(MODEL_TUNABLE + MODEL_MEASURED)})")
+        if v is None:
+            raise ContractError(f"{where}.{k}: expected a value, got null")
+    try:
+        checked = build(DetectorConfig, {k: v for k, v in d.items() if k in MODEL_TUNABLE and k != "operating_points"},
+                        where)
+        raw_points = d.get("operating_points") or {}
+        if not isinstance(raw_points, dict):
+            raise ConfigError(f"{where}.operating_points: expected a mapping, got {shown(raw_points)}")
+        points: dict[str, dict[str, float]] = {}
+        for s, point in raw_points.items():
+            at = f"{where}.operating_points.{shown_key(s)}"
+            if not isinstance(point, dict):
+                raise ConfigError(f"{at}: expected a mapping of thresholds and min_durations, got {shown(point)}")
+            for part in point:
+                if part not in ("thresholds", "min_durations"):
+                    raise ConfigError(f"{at}.{shown_key(part)}: unknown key (known keys: thresholds, min_durations)")
+            points[f"{s}.thresholds"] = convert(point.get("thresholds") or {}, dict[str, float],
+                                                {"lo": 0.0, "hi": 1.0}, f"{at}.thresholds")
+            points[f"{s}.min_durations"] = convert(point.get("min_durations") or {}, dict[str, float],
+                                                   {"lo": 0.0, "hi": 60.0}, f"{at}.min_durations")
+        rates = convert(d.get("false_alarms_per_hour") or {}, dict[str, dict[str, float]], {"lo": 0.0, "hi": 1e6},
+                        f"{where}.false_alarms_per_hour")
+        if not isinstance(d.get("calibration") or {}, dict):
+            raise ConfigError(f"{where}.calibration: expected a mapping, got {shown(d.get('calibration'))}")
+    except ConfigError as e:
+        raise ContractError(str(e)) from None
+    for key, names in (("thresholds", checked.thresholds), ("releases", checked.releases),
+                       ("min_durations", checked.min_durations),
+                       *((f"operating_points.{s}", p) for s, p in points.items()),
+                       *((f"false_alarms_per_hour.{s}", p) for s, p in rates.items())):
+        for lab in names:
+            if lab not in contract.labels:
+                raise ContractError(f"{where}.{key}.{shown_key(lab)}: not a label of the model")
+    for key, names in (("operating_points", raw_points), ("false_alarms_per_hour", rates)):
+        for s in names:
+            if s not in SENSITIVITIES:
+                raise ContractError(f"{where}.{key}.{shown_key(s)}: expected one of {', '.join(SENSITIVITIES)}")
+    k, n = checked.persistence_k, checked.persistence_n
+    if k is not None and n is not None and k > n:
+        raise ContractError(f"{where}.persistence_k: expected at most persistence_n ({n}), got {shown(k)}")
+    contract.__dict__["_detector_checked"] = True  # frozen dataclass: a cache, not a field
+
+
 def model_defaults(contract: ModelContract) -> dict[str, Any]:
     """The model's tuned detector settings; the offset lag defaults to the window's look-back."""
     c = contract
@@ -221,7 +286,11 @@ def resolve(cfg: DetectorConfig, labels: Sequence[str], clip_thresholds: Mapping
 
 
 def for_model(cfg: DetectorConfig, contract: ModelContract) -> DetectorSettings:
-    """:func:`resolve` against what ``contract`` says: the listener, the tuner and tests build settings so."""
+    """:func:`resolve` against what ``contract`` says: the listener, the tuner and tests build settings so.
+
+    The model's own values are checked first (:func:`check_model_detector`: a ContractError naming the model).
+    """
+    check_model_detector(contract)
     protos = contract.familiarity()
     return resolve(cfg, contract.labels, contract.thresholds, model_defaults(contract),
                    None if protos is None else protos.min_similarity)

@@ -67,10 +67,12 @@ def clip_window_scores(classifier, audio: np.ndarray) -> np.ndarray:
 def evaluate_clips(model_path: str | Path, clips: Sequence[ManifestClip], pooling: str | None = None,
                    progress: Callable[[int, int], None] | None = None) -> dict:
     """Evaluate ``model_path`` on ``clips``; labels the model does not know are skipped and listed."""
+    from edge.detect.settings import check_model_detector
     from edge.model.classifier import Classifier
 
     clf = Classifier(model_path)
     c = clf.contract
+    check_model_detector(c)  # unused here, but a broken model is refused by every command alike
     labels = list(c.labels)
     known = set(labels) | {BACKGROUND}
     pooling = pooling or str(c.extra.get("clip_pooling", "max"))

@@ -418,16 +418,23 @@ SCENE_KEYS = ("name", "wav", "annotation", "duration_s", "background_only")
 
 def load_scene_set(scene_dir: str | Path) -> dict[str, Any]:
     """Read ``scenes.json`` of a generated set (paths made absolute)."""
+    from edge.core.files import FileProblem, read_text, regular_file
+
     d = Path(scene_dir)
     meta_path = d / "scenes.json"
-    if not meta_path.is_file():
-        raise SoundscapeError(f"{d}: no scenes.json (make a scene set with 'edge eval-stream --make DIR')")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        text = read_text(meta_path, 64 << 20)  # a regular file, bounded
+    except FileProblem as e:
+        if e.missing:
+            raise SoundscapeError(f"{d}: no scenes.json (make a scene set with 'edge eval-stream --make DIR')") \
+                from None
+        raise SoundscapeError(str(e)) from None
+    try:
+        meta = json.loads(text)
     except json.JSONDecodeError as e:
         raise SoundscapeError(f"{meta_path}: not valid JSON ({e.msg})") from None
-    except UnicodeDecodeError:
-        raise SoundscapeError(f"{meta_path}: not UTF-8 text") from None
+    except RecursionError:
+        raise SoundscapeError(f"{meta_path}: not valid JSON (nested too deeply)") from None
     scenes = meta.get("scenes") if isinstance(meta, dict) else None
     if not isinstance(scenes, list) or not scenes:
         raise SoundscapeError(f"{meta_path}: no 'scenes' list (not written by 'edge eval-stream --make'?)")
@@ -437,6 +444,11 @@ def load_scene_set(scene_dir: str | Path) -> dict[str, Any]:
             raise SoundscapeError(f"{meta_path}: scenes[{i}] lacks {', '.join(lacks)}")
         sc["wav"] = str(d / sc["wav"])
         sc["annotation"] = str(d / sc["annotation"])
-        if not Path(sc["annotation"]).is_file():
-            raise SoundscapeError(f"{meta_path}: scenes[{i}]: annotation {sc['annotation']} not found")
+        try:
+            regular_file(sc["annotation"])
+        except FileProblem as e:
+            if e.missing:
+                raise SoundscapeError(f"{meta_path}: scenes[{i}]: annotation {sc['annotation']} not found") \
+                    from None
+            raise SoundscapeError(f"{meta_path}: scenes[{i}]: annotation {e}") from None
     return meta

@@ -9,13 +9,17 @@ oldest clips are deleted.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from edge.core.events import Event
+from edge.core.files import FileProblem, check_path, reason
+from edge.core.schema import ConfigError
 from edge.publish.settings import PublishConfig
 
 log = logging.getLogger("edge.clips")
@@ -28,12 +32,38 @@ def default_clips_dir() -> Path:
     return state_dir() / "clips"
 
 
-def make_clip_recorder(cfg: PublishConfig, sample_rate: int) -> ClipRecorder | None:
-    """A recorder when ``privacy.capture_clips`` is on, else None (the default: nothing is written)."""
+def clips_folder(cfg: PublishConfig) -> Path | None:
+    """The folder clips go to, created and checked writable; None when ``privacy.capture_clips`` is off.
+
+    Raises a one-line :class:`ConfigError` naming ``privacy.clips_dir`` when clips cannot be written
+    there (a file in the way, a read-only file system, a path the OS cannot take): better refused at
+    start than a warning per event.
+    """
     p = cfg.privacy
     if not p.capture_clips:
         return None
-    folder = Path(p.clips_dir).expanduser() if p.clips_dir else default_clips_dir()
+    where = f"{cfg.source_file}: privacy.clips_dir"
+    try:
+        folder = check_path(Path(p.clips_dir).expanduser()) if p.clips_dir else default_clips_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".edge-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except FileProblem as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except FileExistsError:
+        raise ConfigError(f"{where}: {folder} exists and is not a folder") from None
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot write clips to {folder} ({reason(e)})") from None
+    return folder
+
+
+def make_clip_recorder(cfg: PublishConfig, sample_rate: int) -> ClipRecorder | None:
+    """A recorder when ``privacy.capture_clips`` is on, else None (the default: nothing is written)."""
+    p = cfg.privacy
+    folder = clips_folder(cfg)
+    if folder is None:
+        return None
     log.warning("privacy.capture_clips is on: a %g s clip around each event is saved in %s (at most %d)",
                 p.clip_s, folder, p.max_clips)
     return ClipRecorder(folder, sample_rate, p.clip_s, p.max_clips)
@@ -95,14 +125,17 @@ class ClipRecorder:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"{stem}.wav"
             pcm = (np.clip(seg, -1.0, 1.0) * 32767.0).astype("<i2")
-            with wave.open(str(path), "wb") as w:
+            # The file is opened here, not by wave.open(name): when wave opens a name and fails, its
+            # half-built writer raises AttributeError from __del__ (a traceback on stderr per event).
+            with open(path, "wb") as fh, wave.open(fh, "wb") as w:
                 w.setnchannels(1)
                 w.setsampwidth(2)
                 w.setframerate(self.rate)
                 w.writeframes(pcm.tobytes())
             self._prune()
-        except OSError as e:
-            log.warning("clip capture: cannot write to %s (%s)", self.folder, e.strerror or e)
+        except (OSError, wave.Error) as e:  # the folder went away, the disk is full: keep listening
+            log.warning("clip capture: cannot write to %s (%s)", self.folder,
+                        reason(e) if isinstance(e, OSError) else e)
 
     def _prune(self) -> None:
         clips = sorted(self.folder.glob("*.wav"), key=lambda p: p.stat().st_mtime)

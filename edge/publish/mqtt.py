@@ -43,6 +43,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge.core.events import Event
+from edge.core.files import FileProblem, read_text, regular_file
 from edge.core.schema import ConfigError
 from edge.model.contract import ModelContract
 from edge.publish.discovery import Topics, default_device_id, discovery_messages, encode
@@ -69,6 +70,10 @@ def sw_version() -> str:
         return "0.1.0"
 
 
+#: a password file holds one line
+MAX_PASSWORD_FILE_BYTES = 64 * 1024
+
+
 def resolve_password(m: MqttConfig, source: str = "config") -> str | None:
     """The broker password from ``password``, ``password_file`` (first line) or ``password_env``."""
     if m.password is not None:
@@ -76,11 +81,11 @@ def resolve_password(m: MqttConfig, source: str = "config") -> str | None:
     if m.password_file is not None:
         p = Path(m.password_file).expanduser()
         try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise ConfigError(f"{source}: mqtt.password_file: file not found: {p}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{source}: mqtt.password_file: cannot read {p} ({type(e).__name__})") from None
+            lines = read_text(p, MAX_PASSWORD_FILE_BYTES).splitlines()  # regular file, bounded, never blocks
+        except FileProblem as e:
+            if e.missing:
+                raise ConfigError(f"{source}: mqtt.password_file: file not found: {p}") from None
+            raise ConfigError(f"{source}: mqtt.password_file: {e}") from None
         if not lines or not lines[0]:
             raise ConfigError(f"{source}: mqtt.password_file: {p} is empty")
         return lines[0]
@@ -92,11 +97,21 @@ def resolve_password(m: MqttConfig, source: str = "config") -> str | None:
     return None
 
 
+#: a certificate bundle is a few hundred KiB at most
+MAX_PEM_BYTES = 16 * 1024 * 1024
+
+
 def _configure_tls(client: mqtt.Client, t: TlsConfig, source: str) -> None:
     for key in ("ca_file", "cert_file", "key_file"):
         path = getattr(t, key)
-        if path is not None and not Path(path).expanduser().is_file():
-            raise ConfigError(f"{source}: mqtt.tls.{key}: file not found: {path}")
+        if path is None:
+            continue
+        try:
+            regular_file(Path(path).expanduser(), MAX_PEM_BYTES)  # ssl reads it by name: a pipe would block it
+        except FileProblem as e:
+            if e.missing:
+                raise ConfigError(f"{source}: mqtt.tls.{key}: file not found: {path}") from None
+            raise ConfigError(f"{source}: mqtt.tls.{key}: {e}") from None
     if t.key_file and not t.cert_file:
         raise ConfigError(f"{source}: mqtt.tls.key_file: given without mqtt.tls.cert_file")
     try:
@@ -224,7 +239,10 @@ class MqttPublisher:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         if self.outbox is None:
-            self.outbox = Outbox(self.cfg.outbox.path, self.cfg.outbox.max_events)
+            try:
+                self.outbox = Outbox(self.cfg.outbox.path, self.cfg.outbox.max_events)
+            except ConfigError as e:  # name the config file, like every other setting's message
+                raise ConfigError(f"{src}: {e}") from None
         self._client = client
         depth = self.outbox.depth()
         self._run_from_seq = self.outbox.last_seq()

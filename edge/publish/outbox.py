@@ -21,11 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.core.files import FileProblem, check_path, kind
 from edge.core.schema import ConfigError
 
 log = logging.getLogger("edge.outbox")
@@ -51,6 +54,35 @@ def default_outbox_path() -> Path:
     return state_dir() / "outbox.sqlite"
 
 
+def check_outbox_path(path: str | Path | None, probe: bool = False) -> Path:
+    """The outbox file ``path`` would open (None: the default), if the OS can take it and nothing but a
+    regular file is there (SQLite would wait forever on a named pipe); else a one-line ConfigError.
+
+    ``probe`` (``edge doctor``): also create its folder and a file in it, as opening the outbox would.
+    """
+    p = Path(path) if path else default_outbox_path()
+    try:
+        check_path(p)
+        st = os.stat(p)
+    except FileProblem as e:
+        raise ConfigError(f"outbox.path: {e}") from None
+    except FileNotFoundError:
+        st = None  # created on open
+    except OSError as e:
+        raise ConfigError(f"outbox.path: cannot open {p} ({e.strerror or e})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"outbox.path: {p}: not a regular file ({kind(st.st_mode)})")
+    if probe:
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".edge-write-check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            raise ConfigError(f"outbox.path: cannot open {p} ({e.strerror or e})") from None
+    return p
+
+
 @dataclass(frozen=True)
 class Row:
     seq: int
@@ -68,7 +100,7 @@ class Outbox:
     """
 
     def __init__(self, path: str | Path | None = None, max_events: int = 10000) -> None:
-        self.path = Path(path) if path else default_outbox_path()
+        self.path = check_outbox_path(path)
         self.max_events = int(max_events)
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
@@ -89,7 +121,8 @@ class Outbox:
                 self._quarantine(e)
                 self._open()
         except (OSError, sqlite3.Error) as e:
-            raise ConfigError(f"outbox.path: cannot open {self.path} ({e})") from None
+            why = (e.strerror or e) if isinstance(e, OSError) else e  # worded as check_outbox_path words it
+            raise ConfigError(f"outbox.path: cannot open {self.path} ({why})") from None
 
     def _open(self) -> None:
         conn = self._conn()

@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from edge.capture.settings import AudioConfig, HealthConfig
-from edge.core.schema import ConfigError, build, option, option_docs
+from edge.core.files import FileProblem, read_text, shown_path
+from edge.core.schema import ConfigError, build, option, option_docs, shown, shown_key
 from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorConfig
 from edge.model.settings import ModelConfig
 from edge.publish.settings import (
@@ -78,13 +79,26 @@ class Config:
     source_file: str = field(default="<defaults>", compare=False)
 
 
-def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+#: a configuration is a few KiB; this bound keeps a wrong file (a recording, a log) from being parsed for minutes
+MAX_CONFIG_BYTES = 256 * 1024
+#: deepest nesting of mappings/lists accepted in the file (the schema needs 3)
+MAX_NESTING = 32
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set ``section.key`` (a command-line flag) in the parsed tree; a section that is not a mapping is an error
+    (a flag must not make ``audio: 5`` in the file pass unseen)."""
     node = tree
     parts = dotted.split(".")
-    for p in parts[:-1]:
+    for i, p in enumerate(parts[:-1]):
         nxt = node.get(p)
-        if not isinstance(nxt, dict):
+        if nxt is None:
             nxt = {}
+            node[p] = nxt
+        elif not isinstance(nxt, dict):
+            raise ConfigError(f"{source}: {'.'.join(parts[: i + 1])}: expected a mapping, got {shown(nxt)}")
+        else:
+            nxt = dict(nxt)  # the file's own mapping stays as it was read
             node[p] = nxt
         node = nxt
     node[parts[-1]] = value
@@ -97,8 +111,10 @@ def parse_config(data: Any, source: str = "<config>", overrides: dict[str, Any] 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     tree: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    if overrides:
+        _build_top(tree, source)  # the file as written must be valid too: a flag never hides a wrong value
     for dotted, value in (overrides or {}).items():
-        _set_dotted(tree, dotted, value)
+        _set_dotted(tree, dotted, value, source)
     cfg = _build_top(tree, source)
     _cross_checks(cfg, source)
     return dataclasses.replace(cfg, source_file=source)
@@ -109,7 +125,7 @@ def _build_top(tree: dict[str, Any], source: str) -> Config:
     fields = {f.name: f for f in dataclasses.fields(Config) if f.name != "source_file"}
     for key in tree:
         if key not in fields:
-            raise ConfigError(f"{source}: {key}: unknown key (known sections: {', '.join(fields)})")
+            raise ConfigError(f"{source}: {shown_key(key)}: unknown key (known sections: {', '.join(fields)})")
     kwargs = {}
     for name in fields:
         if name in tree:
@@ -119,6 +135,10 @@ def _build_top(tree: dict[str, Any], source: str) -> Config:
 
 def _cross_checks(cfg: Config, source: str) -> None:
     d = cfg.detector
+    if d.labels is not None and not d.labels:
+        # Refused, not obeyed: an empty list would silence every label, smoke and CO alarms included.
+        raise ConfigError(f"{source}: detector.labels: an empty list would disable every label, smoke and CO "
+                          "alarms included (null = every label of the model)")
     if d.persistence_k is not None and d.persistence_n is not None and d.persistence_k > d.persistence_n:
         raise ConfigError(
             f"{source}: detector.persistence_k: expected at most persistence_n ({d.persistence_n}), "
@@ -131,11 +151,41 @@ def _cross_checks(cfg: Config, source: str) -> None:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
+    """SafeLoader that refuses a key given twice in one mapping, and nesting deeper than :data:`MAX_NESTING`.
 
     Plain YAML keeps the last value silently, so a second ``port:`` pasted under
-    ``mqtt:`` would override the first without a word.
+    ``mqtt:`` would override the first without a word. The composer recurses per
+    level: a few thousand ``[`` would end in a RecursionError, not a message (and
+    the scanner would first spend minutes on them). Values YAML cannot build (a
+    timestamp like 2024-13-45, an integer of 5000 digits) are errors with a line
+    and column like every other YAML error.
     """
+
+    _depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        # The scanner looks ahead over every open '[' / '{' for a possible key: quadratic in the depth, so
+        # 100 000 of them would take hours before the composer ever saw how deep they go.
+        if self.flow_level >= MAX_NESTING:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_NESTING} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as e:  # a timestamp like 2024-13-45, an integer of 5000 digits
+            raise yaml.constructor.ConstructorError(None, None, f"{type(e).__name__}: {str(e)[:120]}",
+                                                    node.start_mark) from None
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -149,7 +199,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue  # unhashable key: the base class reports it
             if dup:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (a key may appear only once per section)",
+                    None, None, f"duplicate key {shown(key)} (a key may appear only once per section)",
                     key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -162,21 +212,21 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """
     if path is None:
         return parse_config({}, "<defaults>", overrides)
-    p = Path(path)
-    name = str(path)
+    name = shown_path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{name}: cannot read ({type(e).__name__})") from None
+        text = read_text(path, MAX_CONFIG_BYTES)  # a regular file, bounded; never waits on a pipe
+    except FileProblem as e:
+        raise ConfigError(f"{name}: {'file not found' if e.missing else e.problem}") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
+        problem = getattr(e, "problem", None) or getattr(e, "reason", None) or "invalid YAML"
         raise ConfigError(f"{name}: invalid YAML{loc}: {problem}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:
+        # A value YAML itself cannot build: a timestamp like 2024-13-45, an integer of 5000 digits.
+        raise ConfigError(f"{name}: invalid YAML: {type(e).__name__}: {str(e)[:200]}") from None
     return parse_config(data, name, overrides)
 
 

@@ -6,8 +6,12 @@
 * SIGHUP: the configuration file is read again *in the processing loop*
   (between two reads of the ring buffer, so no audio is dropped) and its
   ``detector`` section (thresholds, enabled labels, persistence, ...) applied
-  with :meth:`Listener.reconfigure`. An invalid file is rejected with one log
-  line and the running configuration is kept. Other sections need a restart.
+  with :meth:`Listener.reconfigure`. *Any* failure (an invalid or unreadable
+  file, a named pipe or a device at its path, a bad home-background file, a
+  bug) is rejected with one log line and the running configuration is kept:
+  the listener never stops listening because of a reload. Files are read
+  through :mod:`edge.core.files` (non-blocking, bounded), so a reload cannot
+  stall the loop either. Other sections need a restart.
 * systemd (``Type=notify``): ``READY=1`` once the first inference ran (or the
   microphone was found lost/silent, so the unit does not hang in start-up),
   ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` from the processing loop (a stalled
@@ -27,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from edge.core.errors import EdgeError, describe
 from edge.service.config import RESTART_DETECTOR_KEYS, Config
 from edge.service.systemd import Notifier
 
@@ -38,7 +43,8 @@ class Lifecycle:
 
     Args:
         listener: the listener to run (its ``on_tick`` is taken over).
-        reload_config: returns the freshly loaded configuration (raises ``ConfigError``).
+        reload_config: returns the freshly loaded configuration (raises ``ConfigError``, or anything else:
+            every failure is caught and logged).
         notifier: systemd notifier (default: from the environment; a no-op outside systemd).
         control: settings from Home Assistant (:class:`edge.service.remote.RemoteControl`), or None.
     """
@@ -102,15 +108,18 @@ class Lifecycle:
     def reload(self) -> bool:
         """Reload and apply the detector settings; True if applied."""
         if self.reload_config is None:
-            log.warning("SIGHUP: no configuration file to reload")
+            log.warning("SIGHUP: no configuration file to reload", extra={"always": True})
             return False
         old = self.listener.cfg
         try:
             raw = self.reload_config()
             new = self.control.overlay(raw) if self.control is not None else raw
-            self.listener.reconfigure(new)
-        except ValueError as e:  # ConfigError is a ValueError; so is an unknown label
-            log.error("config reload rejected, keeping the running configuration: %s", e)
+            self.listener.reconfigure(new)  # builds everything first, then swaps: a failure changes nothing
+        except Exception as e:  # noqa: BLE001 - whatever went wrong, the always-on job keeps listening
+            log.error("config reload rejected, keeping the running configuration: %s", describe(e),
+                      extra={"always": True})  # each SIGHUP gets its answer, however many came before
+            if not isinstance(e, EdgeError):  # not an expected problem: keep the details for a bug report
+                log.debug("config reload failure", exc_info=True)
             return False
         self.reloads += 1
         others = dataclasses.replace(new, detector=old.detector) != old
@@ -118,7 +127,7 @@ class Lifecycle:
         if others:
             kept.append("other sections")
         log.info("configuration reloaded from %s: detector settings applied%s", new.source_file,
-                 f"; changes to {' and '.join(kept)} need a restart" if kept else "")
+                 f"; changes to {' and '.join(kept)} need a restart" if kept else "", extra={"always": True})
         if self.control is not None:
             self.control.reloaded(raw)
         return True

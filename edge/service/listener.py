@@ -35,6 +35,7 @@ from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorSettings
 from edge.features.frontend import LogMelStream
 from edge.features.level import level_dbfs
 from edge.model.classifier import Classifier
+from edge.model.contract import ContractError
 from edge.publish.clips import make_clip_recorder
 from edge.publish.sinks import CollectSink, Sink
 from edge.service.config import Config, ConfigError, load_config
@@ -80,6 +81,32 @@ def make_source(cfg: Config, model_rate: int) -> Source:
     return FileSource(a.source, a.channel, a.realtime, a.block_s, a.buffer_s)
 
 
+def load_home(cfg: Config, contract: Any) -> HomeBackground | None:
+    """The home background named by ``detector.home_background`` (ConfigError if unusable)."""
+    path = cfg.detector.home_background
+    if path is None:
+        return None
+    where = f"{cfg.source_file}: detector.home_background"
+    if contract.familiarity() is None:
+        raise ConfigError(f"{where}: the model carries no prototypes to compare it with (set it to null)")
+    try:
+        return HomeBackground.load(path, contract)
+    except OtherModelError as e:
+        # After a model upgrade: keep listening (smoke alarms matter more than a few false
+        # alarms), say so, and let `edge doctor` fail until it is learnt again.
+        log.warning("%s: %s; listening without it", where, e)
+        return None
+    except BackgroundError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def check_setup(cfg: Config, contract: Any) -> tuple[int, DetectorSettings, HomeBackground | None]:
+    """Everything the listener checks of ``cfg`` against a model before it listens: the hop, the detector
+    settings (labels, the model's tuned values), the home background. ``edge doctor`` runs the same, so it
+    fails for every setup ``edge run`` refuses. Returns ``(hop_blocks, settings, home)``."""
+    return hop_blocks(cfg, contract.block_seconds), detector_settings_for(cfg, contract), load_home(cfg, contract)
+
+
 @dataclass
 class Stats:
     """Figures of one run. Times in seconds."""
@@ -99,6 +126,8 @@ def detector_settings_for(cfg: Config, contract: Any) -> DetectorSettings:
     check_labels(cfg, contract.labels)
     try:
         return detector_settings.for_model(cfg.detector, contract)
+    except ContractError:
+        raise  # the model's own tuned values are wrong: the message names the model file
     except ValueError as e:  # settings valid alone but not with this model's defaults
         raise ConfigError(f"{cfg.source_file}: {e}") from None
 
@@ -128,9 +157,9 @@ class Listener:
         self.source = source
         self.on_scores = on_scores
         self.on_embedding = on_embedding
-        self.hop_blocks = hop_blocks(cfg, c.block_seconds)
+        self.hop_blocks, settings, home = check_setup(cfg, c)  # what `edge doctor` checks too
         # Detector -> familiarity gate -> alarm-pattern gate, as the tuner replays them.
-        self.chain = EventChain(c, detector_settings_for(cfg, c), self._load_home(cfg))
+        self.chain = EventChain(c, settings, home)
         self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
@@ -248,22 +277,7 @@ class Listener:
         self.cfg = dataclasses.replace(self.cfg, detector=det)
 
     def _load_home(self, cfg: Config) -> HomeBackground | None:
-        """The home background named by ``detector.home_background`` (ConfigError if unusable)."""
-        path = cfg.detector.home_background
-        if path is None:
-            return None
-        where = f"{cfg.source_file}: detector.home_background"
-        if self.contract.familiarity() is None:
-            raise ConfigError(f"{where}: the model carries no prototypes to compare it with (set it to null)")
-        try:
-            return HomeBackground.load(path, self.contract)
-        except OtherModelError as e:
-            # After a model upgrade: keep listening (smoke alarms matter more than a few false
-            # alarms), say so, and let `edge doctor` fail until it is learnt again.
-            log.warning("%s: %s; listening without it", where, e)
-            return None
-        except BackgroundError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        return load_home(cfg, self.contract)
 
     def _check_mic(self) -> None:
         """Follow the microphone state; a change is logged and reported at once."""
@@ -459,7 +473,9 @@ def load_classifier(cfg: Config, model: str | Path | None = None) -> Classifier:
     from edge.core.paths import bundled_model
 
     path = model or cfg.model.path or bundled_model()
-    return Classifier(path, threads=cfg.model.threads)
+    clf = Classifier(path, threads=cfg.model.threads)
+    detector_settings.check_model_detector(clf.contract)  # the model's tuned values, before anything runs
+    return clf
 
 
 def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
