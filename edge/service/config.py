@@ -17,7 +17,9 @@ field documentation: ``python -m edge.service.config --yaml > config.yaml``,
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from edge.capture.settings import AudioConfig, HealthConfig
 from edge.core.schema import ConfigError, build, option, option_docs
 from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorConfig
 from edge.model.settings import ModelConfig
+from edge.publish.alerts.settings import AlertsConfig
 from edge.publish.settings import (
     DiscoveryConfig,
     MqttConfig,
@@ -39,9 +42,9 @@ from edge.publish.settings import (
     TlsConfig,
 )
 
-__all__ = ["AudioConfig", "Config", "ConfigError", "DetectorConfig", "DiscoveryConfig", "HealthConfig",
+__all__ = ["AlertsConfig", "AudioConfig", "Config", "ConfigError", "DetectorConfig", "DiscoveryConfig", "HealthConfig",
            "LoggingConfig", "ModelConfig", "MqttConfig", "OutboxConfig", "OutputConfig", "PrivacyConfig",
-           "RESTART_DETECTOR_KEYS", "TlsConfig", "load_config", "parse_config"]
+           "PROFILES", "RESTART_DETECTOR_KEYS", "TlsConfig", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ SECTION_DOCS = {
     "outbox": "Events queued on disk until the broker has them.",
     "health": "Microphone supervision.",
     "privacy": "Audio never leaves memory unless this says so.",
+    "alerts": "Alerts on the device itself: earcon, vibration, LED, a command (docs/hearable.md).",
     "logging": "Logging on stderr (the journal under systemd).",
 }
 
@@ -74,8 +78,61 @@ class Config:
     outbox: OutboxConfig = option(OutboxConfig(), SECTION_DOCS["outbox"])
     health: HealthConfig = option(HealthConfig(), SECTION_DOCS["health"])
     privacy: PrivacyConfig = option(PrivacyConfig(), SECTION_DOCS["privacy"])
+    alerts: AlertsConfig = option(AlertsConfig(), SECTION_DOCS["alerts"])
     logging: LoggingConfig = option(LoggingConfig(), SECTION_DOCS["logging"])
     source_file: str = field(default="<defaults>", compare=False)
+
+
+#: The labels ``profile: hearable`` listens for: safety sounds, a knock, a baby (never speech: the wearer's own
+#: voice must not trigger). Sounds taught on the device (issue 24) are added to this tuple by the enrolment,
+#: or listed by the user in ``detector.labels`` (the file's list replaces the profile's).
+HEARABLE_LABELS: tuple[str, ...] = ("smoke_alarm", "co_alarm", "glass_breaking", "baby_cry", "door_knock")
+
+#: ``profile:`` presets, as dotted keys applied *under* the file: the file's own values win, and command-line
+#: flags win over both. ``default`` (or no ``profile:``) is the plain schema defaults. Documented in
+#: docs/hearable.md; measured in benchmarks/hearable_profile.py.
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "hearable": {
+        "detector.labels": HEARABLE_LABELS,  # a tuple, so the enrolment's additions are seen at load time
+        "model.hop_s": 0.48,            # scores every 2nd block: smoke/CO still found in every synthetic variant
+        "audio.block_s": 0.25,          # 4 capture callbacks a second instead of 20
+        "mqtt.enabled": False,          # no network needed; with it on, the outbox queues while it is away
+        "mqtt.level_interval_s": 0.0,   # no level messages
+        "alerts.earcon.enabled": True,
+    },
+}
+
+log = logging.getLogger("edge.config")
+
+
+def _get_dotted(tree: Any, dotted: str) -> tuple[bool, Any]:
+    """``(present, value)`` of a dotted key in a parsed tree."""
+    node = tree
+    for p in dotted.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return False, None
+        node = node[p]
+    return True, node
+
+
+def _apply_profile(tree: dict[str, Any], name: str, source: str) -> None:
+    """Set the keys of profile ``name`` that the file does not set itself."""
+    shadowed = []
+    for dotted, value in PROFILES[name].items():
+        present, mine = _get_dotted(tree, dotted)
+        if not present:
+            _set_dotted(tree, dotted, list(value) if isinstance(value, tuple) else copy.deepcopy(value))
+            continue
+        default: Any = Config()
+        for p in dotted.split("."):
+            default = getattr(default, p)
+        if mine == default and mine != (list(value) if isinstance(value, tuple) else value):
+            shadowed.append(dotted)
+    if shadowed:
+        # A file copied from the full config.yaml sets every key to its default, and so undoes the profile.
+        log.warning("%s: profile %s: %s set in the file to the built-in default, which overrides the profile's "
+                    "value (remove the key to use the profile's)", source, name, ", ".join(shadowed))
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -96,7 +153,12 @@ def parse_config(data: Any, source: str = "<config>", overrides: dict[str, Any] 
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    tree: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    tree: dict[str, Any] = copy.deepcopy(data)
+    profile = tree.pop("profile", None)
+    if profile is not None:
+        if not isinstance(profile, str) or profile not in PROFILES:
+            raise ConfigError(f"{source}: profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
+        _apply_profile(tree, profile, source)
     for dotted, value in (overrides or {}).items():
         _set_dotted(tree, dotted, value)
     cfg = _build_top(tree, source)
