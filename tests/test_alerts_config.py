@@ -32,18 +32,26 @@ def test_the_hearable_profile_listens_for_safety_knock_and_baby_never_speech_and
     assert {"smoke_alarm", "co_alarm", "glass_breaking", "baby_cry", "door_knock"} <= set(cfg.detector.labels)
     assert not cfg.mqtt.enabled and cfg.mqtt.level_interval_s == 0.0
     assert cfg.alerts.earcon.enabled
-    assert cfg.model.hop_s == PROFILES["hearable"]["model.hop_s"] and cfg.audio.block_s == 0.25
+    assert cfg.audio.block_s == PROFILES["hearable"]["audio.block_s"] == 0.5
+    assert cfg.model.hop_s is None  # every block: a longer hop cost real-clip recall (benchmarks/hearable_profile.py)
+
+
+def test_labels_taught_later_join_the_hearable_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.service.config as config
+
+    monkeypatch.setattr(config, "HEARABLE_LABELS", (*config.HEARABLE_LABELS, "kettle"))  # what an enrolment does
+    assert parse_config({"profile": "hearable"}).detector.labels == [*HEARABLE_LABELS, "kettle"]
 
 
 def test_the_file_overrides_the_profile_and_the_command_line_overrides_both(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("profile: hearable\nmqtt: {enabled: true, host: broker.lan}\ndetector:\n"
                  "  labels: [smoke_alarm, co_alarm, door_knock, dog_bark]\n")
-    cfg = load_config(f, {"model.hop_s": 0.24})
+    cfg = load_config(f, {"audio.block_s": 0.1})
     assert cfg.mqtt.enabled and cfg.mqtt.host == "broker.lan"  # the file's own values
     assert cfg.mqtt.level_interval_s == 0.0  # the profile's, where the file is silent
     assert cfg.detector.labels == ["smoke_alarm", "co_alarm", "door_knock", "dog_bark"]  # the file's list, whole
-    assert cfg.model.hop_s == 0.24  # the command line
+    assert cfg.audio.block_s == 0.1  # the command line, over the profile's 0.5
     assert cfg.alerts.earcon.enabled
 
 
@@ -137,3 +145,23 @@ def test_doctor_skips_alerts_when_none_is_enabled(tmp_path: Path, tiny_model: Pa
     f.write_text(f"audio: {{source: {burst_wav('x.wav', [], 1.5)}}}\n")
     r = edge("doctor", "--config", f, "--model", tiny_model)
     assert "SKIP  alerts: no alert output enabled" in r.stdout
+
+
+def test_the_hearable_profile_with_mqtt_on_and_no_network_queues_the_events_in_the_outbox(
+        tmp_path: Path, tiny_model: Path, burst_wav) -> None:
+    import socket
+    import sqlite3
+
+    with socket.socket() as sock:  # a port nobody listens on: the broker is unreachable
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    f = tmp_path / "c.yaml"
+    f.write_text(f"profile: hearable\ndetector: {{labels: null, release_s: 0.1}}\n"
+                 f"mqtt: {{enabled: true, host: 127.0.0.1, port: {port}}}\n"
+                 f"outbox: {{path: {tmp_path / 'outbox.sqlite'}}}\nalerts: {{earcon: {{enabled: false}}}}\n")
+    wav = burst_wav("r.wav", [(1000.0, 0.5, 1.2), (500.0, 2.0, 2.7)], 3.5)
+    r = edge("run", "--config", f, "--source", wav, "--model", tiny_model, "--realtime")
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(tmp_path / "outbox.sqlite") as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM outbox")]
+    assert kinds.count("event") == 4  # both sounds, onset and offset: kept for when the broker is back

@@ -118,6 +118,21 @@ def test_an_earcon_is_heard_at_the_output_right_after_the_event_with_the_labels_
     assert got["stats"]["played"] == 2 and got["stats"]["failures"] == 0
 
 
+def test_an_earcon_can_be_the_users_own_wav(pulse, tmp_path, wav_writer):
+    t = np.arange(int(0.3 * 22050)) / 22050
+    wav = wav_writer("knock.wav", (0.4 * np.sin(2 * np.pi * 500.0 * t)).astype(np.float32), 22050)
+    conf = {"alerts": {"earcon": {"enabled": True, "volume": 1.0}, "rules": {"door_knock": {"wav": str(wav)}}}}
+    got, times, x = play(pulse, tmp_path, conf, [[0.0, "door_knock", "k", "on"]])
+    t_ev = got["sent"][0][3]
+    onset = band_onset(times, x, 500.0, t_ev)
+    assert onset is not None and onset - t_ev < 0.3
+    assert band_onset(times, x, 880.0, t_ev) is None  # not the built-in knock pattern
+    seg = x[(times >= t_ev) & (times < t_ev + 1.0)]
+    ms = RATE // 1000
+    env = np.sqrt((seg[: seg.size // ms * ms].reshape(-1, ms) ** 2).mean(axis=1))
+    assert abs(np.count_nonzero(env > 0.3 * env.max()) / 1000 - 0.3) < 0.02  # the WAV's 0.3 s, once
+
+
 def test_a_smoke_alarm_is_not_delayed_by_a_queue_of_other_alerts(pulse, tmp_path):
     conf = {"alerts": {"earcon": {"enabled": True}, "rules": {"all": {"min_interval_s": 0}}}}
     plan = [[0.0, lab, f"e{i}", "on"] for i, lab in enumerate(["door_knock", "dog_bark", "cat_meow"] * 2)]

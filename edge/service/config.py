@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from edge.capture.settings import AudioConfig, HealthConfig
-from edge.core.schema import ConfigError, build, option, option_docs
+from edge.core.schema import ConfigError, build, option, option_docs, yaml_value
 from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorConfig
 from edge.model.settings import ModelConfig
 from edge.publish.alerts.settings import AlertsConfig
@@ -84,19 +84,21 @@ class Config:
 
 
 #: The labels ``profile: hearable`` listens for: safety sounds, a knock, a baby (never speech: the wearer's own
-#: voice must not trigger). Sounds taught on the device (issue 24) are added to this tuple by the enrolment,
-#: or listed by the user in ``detector.labels`` (the file's list replaces the profile's).
+#: voice must not trigger). Sounds taught on the device (issue 24) are added here by the enrolment
+#: (``config.HEARABLE_LABELS += ("kettle",)``: read each time a file is loaded), or listed by the user in
+#: ``detector.labels`` (the file's list replaces the profile's).
 HEARABLE_LABELS: tuple[str, ...] = ("smoke_alarm", "co_alarm", "glass_breaking", "baby_cry", "door_knock")
 
-#: ``profile:`` presets, as dotted keys applied *under* the file: the file's own values win, and command-line
-#: flags win over both. ``default`` (or no ``profile:``) is the plain schema defaults. Documented in
-#: docs/hearable.md; measured in benchmarks/hearable_profile.py.
+#: ``profile:`` presets: dotted keys (a value may be a function, called at load time) applied *under* the file:
+#: the file's own values win, and command-line flags win over both. ``default`` (or no ``profile:``) is the
+#: plain schema defaults. Documented in docs/hearable.md; measured by benchmarks/hearable_profile.py. Not
+#: ``model.hop_s``: the model runs on every block whatever the hop, so a longer hop saves only the detector's
+#: share, and at 0.48 s real glass, smoke and knock clips were missed (persistence is counted in hops).
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "hearable": {
-        "detector.labels": HEARABLE_LABELS,  # a tuple, so the enrolment's additions are seen at load time
-        "model.hop_s": 0.48,            # scores every 2nd block: smoke/CO still found in every synthetic variant
-        "audio.block_s": 0.25,          # 4 capture callbacks a second instead of 20
+        "detector.labels": lambda: list(HEARABLE_LABELS),  # read at load time: the enrolment may add to it
+        "audio.block_s": 0.5,           # 2 capture callbacks a second instead of 20: the work comes in batches
         "mqtt.enabled": False,          # no network needed; with it on, the outbox queues while it is away
         "mqtt.level_interval_s": 0.0,   # no level messages
         "alerts.earcon.enabled": True,
@@ -116,18 +118,25 @@ def _get_dotted(tree: Any, dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
+def profile_value(preset: Any) -> Any:
+    """A profile entry's value as YAML would give it (a function is called, a tuple becomes a list)."""
+    value = preset() if callable(preset) else preset
+    return list(value) if isinstance(value, tuple) else copy.deepcopy(value)
+
+
 def _apply_profile(tree: dict[str, Any], name: str, source: str) -> None:
     """Set the keys of profile ``name`` that the file does not set itself."""
     shadowed = []
-    for dotted, value in PROFILES[name].items():
+    for dotted, preset in PROFILES[name].items():
+        value = profile_value(preset)
         present, mine = _get_dotted(tree, dotted)
         if not present:
-            _set_dotted(tree, dotted, list(value) if isinstance(value, tuple) else copy.deepcopy(value))
+            _set_dotted(tree, dotted, value)
             continue
         default: Any = Config()
         for p in dotted.split("."):
             default = getattr(default, p)
-        if mine == default and mine != (list(value) if isinstance(value, tuple) else value):
+        if mine == default and mine != value:
             shadowed.append(dotted)
     if shadowed:
         # A file copied from the full config.yaml sets every key to its default, and so undoes the profile.
@@ -248,6 +257,8 @@ YAML_HEADER = """\
 # Unknown keys are errors. Command-line flags override this file
 # (`edge run --source FILE --realtime --model FILE --verbose`).
 # Generated from the settings schema: python -m edge.service.config --yaml > config.yaml
+# A short file may start from a preset instead: `profile: hearable` (docs/hearable.md);
+# every key a file sets overrides the preset, so do not add it to this full file.
 """
 
 
@@ -288,6 +299,13 @@ def config_markdown() -> str:
                 cell = d.doc.replace("|", "\\|")
                 rows.append(f"| `{d.key}` | `{d.default}` | {d.accepts.replace('|', '/')} | {cell} |")
         rows.append("")
+    rows += ["## `profile`", "", "A preset applied under the file: the file's own keys win, command-line flags win "
+             "over both. No `profile:` (or `default`) = the defaults above. Details: [hearable.md](hearable.md).", "",
+             "| profile | sets |", "|---|---|"]
+    for name, keys in PROFILES.items():
+        sets = ", ".join(f"`{k}: {yaml_value(profile_value(v))}`" for k, v in keys.items())
+        rows.append(f"| `{name}` | {sets or 'nothing'} |")
+    rows.append("")
     return "\n".join(rows)
 
 

@@ -82,6 +82,7 @@ class EarconOutput:
         self._sd: Any = None
         self._sounds: dict[tuple[str, int], np.ndarray] = {}
         self.device_name = ""
+        self.latency_s: float | None = None  # the last stream's output latency as PortAudio reports it (s)
 
     def _sounddevice(self) -> Any:
         if self._sd is None:
@@ -159,7 +160,8 @@ class EarconOutput:
             # Silence after the sound, as long as the output's latency: the stream's end must not cut off
             # the last milliseconds still on their way to the speaker.
             x = make(rate)
-            tail = np.zeros(int((float(stream.latency) + TAIL_S) * rate), np.float32)
+            self.latency_s = float(stream.latency)
+            tail = np.zeros(int((self.latency_s + TAIL_S) * rate), np.float32)
             buf.append(np.concatenate((x, tail)))
             try:
                 stream.start()

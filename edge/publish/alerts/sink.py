@@ -23,7 +23,7 @@ log = logging.getLogger("edge.alerts")
 
 #: Seconds ``close`` lets the command output finish what is queued (the offsets of the last events) before it
 #: kills what still runs; tones and GPIO rhythms stop at once at shutdown.
-CLOSE_GRACE_S = 2.0
+CLOSE_GRACE_S = 1.0
 
 
 class AlertSink(BaseSink):
