@@ -9,8 +9,9 @@ plays or records through sounddevice must run in a process started with
 Timing: :class:`MonitorRecorder` runs ``parec`` on a monitor with a 5 ms
 latency request and stamps every read with ``time.monotonic()`` on arrival.
 A sample's time is its chunk's arrival time minus the samples after it in the
-chunk, so it is never earlier than the moment the sample left the sink: a
-latency measured against it is an upper bound. (The null sink renders at the
+chunk (then the running maximum, so times never go back), so it is never
+earlier than the moment the sample left the sink: a latency measured against
+it is an upper bound. (The null sink renders at the
 lowest latency its streams ask for; with nothing recording its monitor at low
 latency it renders seconds ahead, unlike a sound card.)
 """
@@ -131,7 +132,10 @@ class MonitorRecorder:
             x = np.frombuffer(b, np.int16)
             times.append(t - (x.shape[0] - 1 - np.arange(x.shape[0])) / RATE)
             xs.append(x)
-        return np.concatenate(times), np.concatenate(xs).astype(np.float32) / 32768.0
+        # Reads that arrive together would give overlapping times; the running maximum keeps the times
+        # sorted and only ever moves a sample later (the figures stay upper bounds).
+        t = np.maximum.accumulate(np.concatenate(times))
+        return t, np.concatenate(xs).astype(np.float32) / 32768.0
 
 
 def tone_onset(times: np.ndarray, x: np.ndarray, after: float, threshold: float,
