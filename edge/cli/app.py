@@ -44,6 +44,15 @@ def build_sinks(cfg: Any, contract: Any, stdout_only_offsets: bool = False) -> l
     from edge.publish.sinks import JsonLinesSink
 
     sinks: list[Any] = []
+    # ---- local alerts (earcon, haptic, LED, command) ---- first: they hand off at once, and must not
+    # wait behind the outbox's disk write or a slow stdout reader.
+    from edge.publish.alerts import build_alert_sinks, enabled_outputs
+
+    if enabled_outputs(cfg.alerts):
+        from edge.detect.labels import ALARM_LABELS, SAFETY_LABELS
+
+        groups = {"safety": (*SAFETY_LABELS, *sorted(ALARM_LABELS)), "alarms": tuple(sorted(ALARM_LABELS))}
+        sinks.extend(build_alert_sinks(cfg.alerts, contract.labels, groups, cfg.source_file))
     if cfg.mqtt.enabled:
         try:
             from edge.publish.mqtt import MqttPublisher

@@ -6,6 +6,7 @@ Every check prints ``PASS``, ``FAIL`` or ``SKIP`` then what it found::
     PASS  config: config.yaml: as `edge run` checks it with this model: 12 of 12 labels on, a score every 0.24 s
     PASS  microphone: 'pulse' at 16000 Hz, 1 ch: level -43.2 dBFS (peak -30.1 dBFS) over 1.0 s
     FAIL  broker: connection refused: not authorised (check mqtt.username/password)
+    PASS  alerts.earcon: 'pulse' opens and plays (20 ms of silence in 4 ms)
 
 Exit status 0 when no enabled check failed, 1 otherwise (2 for a configuration
 error, like every ``edge`` command). Nothing is published: the broker check
@@ -64,6 +65,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                         ("microphone", lambda: check_microphone(cfg, model_rate, args.listen)),
                         ("broker", lambda: check_broker(cfg))):
         status, msg = check()
+        results.append((status, name, msg))
+        _print(status, name, msg, [])
+    for status, name, msg in check_alerts(cfg):
         results.append((status, name, msg))
         _print(status, name, msg, [])
     return 0 if all(r[0] != FAIL for r in results) else 1
@@ -300,6 +304,53 @@ def check_broker(cfg: Any) -> tuple[str, str]:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def check_alerts(cfg: Any) -> list[tuple[str, str, str]]:
+    """``(status, name, message)`` per alert output: the earcon's output opens and plays 20 ms of silence, the
+    GPIO line can be claimed (and is released), the command is an executable file (it is not run)."""
+    from edge.core.schema import ConfigError
+    from edge.publish.alerts import enabled_outputs
+
+    a = cfg.alerts
+    if not enabled_outputs(a):
+        return [(SKIP, "alerts", "no alert output enabled (alerts.earcon/haptic/led/command.enabled)")]
+    from edge.detect.labels import ALARM_LABELS, SAFETY_LABELS
+    from edge.model.contract import ContractError
+    from edge.publish.alerts import build_alert_sinks
+    from edge.publish.alerts.worker import OutputFailed
+    from edge.service.listener import load_classifier
+
+    labels: tuple[str, ...] = ()  # the model check reports a model that does not load
+    try:
+        labels = tuple(load_classifier(cfg).contract.labels)
+    except ContractError:
+        pass
+    groups = {"safety": (*SAFETY_LABELS, *sorted(ALARM_LABELS)), "alarms": tuple(sorted(ALARM_LABELS))}
+    try:
+        sinks = build_alert_sinks(a, labels, groups, cfg.source_file)
+    except ConfigError as e:
+        return [(FAIL, "alerts", str(e))]
+    out = []
+    for sink in sinks:
+        name, o = f"alerts.{sink.name}", sink.output
+        try:
+            t0 = time.monotonic()
+            o.prepare()
+            ms = 1000.0 * (time.monotonic() - t0)
+        except OutputFailed as e:
+            out.append((FAIL, name, str(e)))
+            continue
+        finally:
+            o.close()
+        if sink.name == "earcon":
+            out.append((PASS, name, f"{getattr(o, 'device_name', '?')!r} opens and plays (20 ms of silence "
+                        f"in {ms:.0f} ms)"))
+        elif sink.name == "command":
+            out.append((PASS, name, f"{getattr(o, 'argv', ['?'])[0]} is executable (not run)"))
+        else:
+            out.append((PASS, name, f"GPIO line {getattr(a, sink.name).pin} claimed and released"))
+    return out
 
 
 def _strip(msg: str) -> str:

@@ -101,7 +101,7 @@ def describe(tp: Any, meta: dict[str, Any]) -> str:
     if tp is float:
         return f"a number in [{fmt_num(lo)}, {fmt_num(hi)}]" if lo is not None else "a number"
     if tp is str:
-        return "a string"
+        return str(meta.get("pattern_says") or "a string")
     return str(tp)
 
 
@@ -259,7 +259,11 @@ def _accepts(tp: Any, meta: dict[str, Any]) -> str:
     if origin is dict:
         return f"a mapping label: {_accepts(typing.get_args(tp)[1], meta)}"
     if origin is list:
+        if meta.get("choices"):
+            return "a list of: " + ", ".join(meta["choices"])
         return f"a list of {_accepts(typing.get_args(tp)[0], meta)}s".replace("a strings", "names")
+    if dataclasses.is_dataclass(tp):  # a mapping of settings objects (alerts.rules)
+        return "{" + ", ".join(f.name for f in dataclasses.fields(tp)) + "}"
     if tp is str and meta.get("pattern_says"):
         return str(meta["pattern_says"])
     if tp is float and meta.get("lo") is not None:

@@ -17,7 +17,9 @@ field documentation: ``python -m edge.service.config --yaml > config.yaml``,
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -28,9 +30,10 @@ import yaml
 
 from edge.capture.settings import AudioConfig, HealthConfig
 from edge.core.files import FileProblem, read_text, shown_path
-from edge.core.schema import ConfigError, build, option, option_docs, shown, shown_key
+from edge.core.schema import ConfigError, build, option, option_docs, shown, shown_key, yaml_value
 from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorConfig
 from edge.model.settings import ModelConfig
+from edge.publish.alerts.settings import AlertsConfig
 from edge.publish.settings import (
     DiscoveryConfig,
     MqttConfig,
@@ -40,9 +43,9 @@ from edge.publish.settings import (
     TlsConfig,
 )
 
-__all__ = ["AudioConfig", "Config", "ConfigError", "DetectorConfig", "DiscoveryConfig", "HealthConfig",
+__all__ = ["AlertsConfig", "AudioConfig", "Config", "ConfigError", "DetectorConfig", "DiscoveryConfig", "HealthConfig",
            "LoggingConfig", "ModelConfig", "MqttConfig", "OutboxConfig", "OutputConfig", "PrivacyConfig",
-           "RESTART_DETECTOR_KEYS", "TlsConfig", "load_config", "parse_config"]
+           "PROFILES", "RESTART_DETECTOR_KEYS", "TlsConfig", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ SECTION_DOCS = {
     "outbox": "Events queued on disk until the broker has them.",
     "health": "Microphone supervision.",
     "privacy": "Audio never leaves memory unless this says so.",
+    "alerts": "Alerts on the device itself: earcon, vibration, LED, a command (docs/hearable.md).",
     "logging": "Logging on stderr (the journal under systemd).",
 }
 
@@ -75,6 +79,7 @@ class Config:
     outbox: OutboxConfig = option(OutboxConfig(), SECTION_DOCS["outbox"])
     health: HealthConfig = option(HealthConfig(), SECTION_DOCS["health"])
     privacy: PrivacyConfig = option(PrivacyConfig(), SECTION_DOCS["privacy"])
+    alerts: AlertsConfig = option(AlertsConfig(), SECTION_DOCS["alerts"])
     logging: LoggingConfig = option(LoggingConfig(), SECTION_DOCS["logging"])
     source_file: str = field(default="<defaults>", compare=False)
 
@@ -83,6 +88,67 @@ class Config:
 MAX_CONFIG_BYTES = 256 * 1024
 #: deepest nesting of mappings/lists accepted in the file (the schema needs 3)
 MAX_NESTING = 32
+
+
+#: The labels ``profile: hearable`` listens for: safety sounds, a knock, a baby (never speech: the wearer's own
+#: voice must not trigger). Sounds taught on the device (issue 24) are added here by the enrolment
+#: (``config.HEARABLE_LABELS += ("kettle",)``: read each time a file is loaded), or listed by the user in
+#: ``detector.labels`` (the file's list replaces the profile's).
+HEARABLE_LABELS: tuple[str, ...] = ("smoke_alarm", "co_alarm", "glass_breaking", "baby_cry", "door_knock")
+
+#: ``profile:`` presets: dotted keys (a value may be a function, called at load time) applied *under* the file:
+#: the file's own values win, and command-line flags win over both. ``default`` (or no ``profile:``) is the
+#: plain schema defaults. Documented in docs/hearable.md; measured by benchmarks/hearable_profile.py. Not
+#: ``model.hop_s``: the model runs on every block whatever the hop, so a longer hop saves only the detector's
+#: share, and at 0.48 s real glass, smoke and knock clips were missed (persistence is counted in hops).
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "hearable": {
+        "detector.labels": lambda: list(HEARABLE_LABELS),  # read at load time: the enrolment may add to it
+        "audio.block_s": 0.5,           # 2 capture callbacks a second instead of 20: the work comes in batches
+        "mqtt.enabled": False,          # no network needed; with it on, the outbox queues while it is away
+        "mqtt.level_interval_s": 0.0,   # no level messages
+        "alerts.earcon.enabled": True,
+    },
+}
+
+log = logging.getLogger("edge.config")
+
+
+def _get_dotted(tree: Any, dotted: str) -> tuple[bool, Any]:
+    """``(present, value)`` of a dotted key in a parsed tree."""
+    node = tree
+    for p in dotted.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return False, None
+        node = node[p]
+    return True, node
+
+
+def profile_value(preset: Any) -> Any:
+    """A profile entry's value as YAML would give it (a function is called, a tuple becomes a list)."""
+    value = preset() if callable(preset) else preset
+    return list(value) if isinstance(value, tuple) else copy.deepcopy(value)
+
+
+def _apply_profile(tree: dict[str, Any], name: str, source: str) -> None:
+    """Set the keys of profile ``name`` that the file does not set itself."""
+    shadowed = []
+    for dotted, preset in PROFILES[name].items():
+        value = profile_value(preset)
+        present, mine = _get_dotted(tree, dotted)
+        if not present:
+            _set_dotted(tree, dotted, value, source)
+            continue
+        default: Any = Config()
+        for p in dotted.split("."):
+            default = getattr(default, p)
+        if mine == default and mine != value:
+            shadowed.append(dotted)
+    if shadowed:
+        # A file copied from the full config.yaml sets every key to its default, and so undoes the profile.
+        log.warning("%s: profile %s: %s set in the file to the built-in default, which overrides the profile's "
+                    "value (remove the key to use the profile's)", source, name, ", ".join(shadowed))
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any, source: str) -> None:
@@ -110,7 +176,12 @@ def parse_config(data: Any, source: str = "<config>", overrides: dict[str, Any] 
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    tree: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    tree: dict[str, Any] = copy.deepcopy(data)
+    profile = tree.pop("profile", None)
+    if profile is not None:
+        if not isinstance(profile, str) or profile not in PROFILES:
+            raise ConfigError(f"{source}: profile: expected one of {', '.join(PROFILES)}, got {shown(profile)}")
+        _apply_profile(tree, profile, source)
     if overrides:
         _build_top(tree, source)  # the file as written must be valid too: a flag never hides a wrong value
     for dotted, value in (overrides or {}).items():
@@ -236,6 +307,8 @@ YAML_HEADER = """\
 # Unknown keys are errors. Command-line flags override this file
 # (`edge run --source FILE --realtime --model FILE --verbose`).
 # Generated from the settings schema: python -m edge.service.config --yaml > config.yaml
+# A short file may start from a preset instead: `profile: hearable` (docs/hearable.md);
+# every key a file sets overrides the preset, so do not add it to this full file.
 """
 
 
@@ -276,6 +349,13 @@ def config_markdown() -> str:
                 cell = d.doc.replace("|", "\\|")
                 rows.append(f"| `{d.key}` | `{d.default}` | {d.accepts.replace('|', '/')} | {cell} |")
         rows.append("")
+    rows += ["## `profile`", "", "A preset applied under the file: the file's own keys win, command-line flags win "
+             "over both. No `profile:` (or `default`) = the defaults above. Details: [hearable.md](hearable.md).", "",
+             "| profile | sets |", "|---|---|"]
+    for name, keys in PROFILES.items():
+        sets = ", ".join(f"`{k}: {yaml_value(profile_value(v))}`" for k, v in keys.items())
+        rows.append(f"| `{name}` | {sets or 'nothing'} |")
+    rows.append("")
     return "\n".join(rows)
 
 
