@@ -60,6 +60,15 @@ TAIL_POINTS = 4
 MAX_THRESHOLD = 0.995
 #: Minimum durations (s) tried for labels that may wait; alarms and safety sounds never wait.
 MIN_DURATIONS = (0.0, 0.5, 1.0)
+#: A safety label may cost this many times a label's share of the budget: a missed smoke alarm or a
+#: crying baby unheard costs more than a false alarm.
+SAFETY_BUDGET_FACTOR = 5.0
+#: Persistence (k of n hops) and release (s) searched, each with its own operating points; the one with
+#: the best event F1 on the calibration scenes at the medium points wins (its false alarms are in budget).
+PERSISTENCE_OPTIONS = ((1, 1), (2, 3), (3, 4))
+RELEASE_OPTIONS = (0.5, 2.0)
+#: The coarser grid used to compare those options.
+COARSE_GRID = (0.5, 0.7, 0.8, 0.88, 0.92, 0.95, 0.97, 0.985, 0.995)
 
 
 @dataclass(frozen=True)
@@ -120,33 +129,43 @@ def tail_rate(line: tuple[float, float] | None, t: float) -> float | None:
     return math.exp(slope * logit(t) + icpt)
 
 
+def within_budget(c: CurvePoint, line: tuple[float, float] | None, hours: float, budget_per_hour: float) -> bool:
+    """The measured rate is within budget and, where it counts no false alarm at all (the calibration audio
+    cannot resolve the rate), the tail line says so too."""
+    if c.false_alarms / hours > budget_per_hour:
+        return False
+    tail = tail_rate(line, c.threshold)
+    return not (c.false_alarms == 0 and tail is not None and tail > budget_per_hour)
+
+
 def pick_threshold(curve: Sequence[CurvePoint], hours: float, budget_per_hour: float, safety: bool,
                    safety_recall: float) -> tuple[float, str]:
-    """The operating point for one budget (see the module docstring) and what limited it.
+    """The operating point for one budget and what limited it: the threshold with the highest scene recall
+    among those within budget (on a tie the higher one: fewer false alarms), see the module docstring.
 
-    Ascending thresholds: the first one whose measured rate is within budget; where it counts no false
-    alarm at all (the calibration audio cannot resolve the rate), the tail line must say so too.
+    A low threshold does not always recall more: events merge and their offsets no longer match, so recall
+    is measured at every threshold, not assumed to fall with it. Without any threshold within budget, the
+    tail line is solved for the budget (capped at :data:`MAX_THRESHOLD`). A safety label's budget is
+    :data:`SAFETY_BUDGET_FACTOR` times larger, and reaching ``safety_recall`` at the fewest false alarms
+    comes first when some threshold within that budget does.
     """
     line = tail_line(curve, hours)
-    for c in curve:
-        if c.false_alarms / hours > budget_per_hour:
-            continue
-        tail = tail_rate(line, c.threshold)
-        if c.false_alarms == 0 and tail is not None and tail > budget_per_hour:
-            continue
-        t_pick, why = c.threshold, ("tail" if c.false_alarms == 0 and tail is not None else "budget")
-        break
-    else:
-        t_pick, why = MAX_THRESHOLD, "grid"
-        if line is not None:  # beyond the grid: solve the tail line for the budget
-            slope, icpt = line
-            x = (math.log(budget_per_hour) - icpt) / slope
-            t_pick, why = min(MAX_THRESHOLD, 1 / (1 + math.exp(-x))), "tail"
+    b = budget_per_hour * (SAFETY_BUDGET_FACTOR if safety else 1.0)
+    ok = [c for c in curve if within_budget(c, line, hours, b)]
     if safety:
-        keeps = [c.threshold for c in curve if c.recall is not None and c.recall >= safety_recall]
-        if keeps and max(keeps) < t_pick:
-            t_pick, why = max(keeps), "safety recall"
-    return round(t_pick, 4), why
+        enough = [c for c in ok if c.recall is not None and c.recall >= safety_recall]
+        if enough:
+            best = min(enough, key=lambda c: (c.false_alarms, -c.threshold))
+            return round(best.threshold, 4), "safety recall"
+    if ok:
+        best = max(ok, key=lambda c: (c.recall or 0.0, c.threshold))
+        why = "tail" if best.false_alarms == 0 and tail_rate(line, best.threshold) is not None else "budget"
+        return round(best.threshold, 4), why
+    if line is not None:  # beyond the grid: solve the tail line for the budget
+        slope, icpt = line
+        x = (math.log(b) - icpt) / slope
+        return round(min(MAX_THRESHOLD, 1 / (1 + math.exp(-x))), 4), "tail"
+    return MAX_THRESHOLD, "grid"
 
 
 def at_points(settings: DetectorSettings, thresholds: Mapping[str, float],
@@ -183,16 +202,73 @@ def curves(runs: Sequence[SceneRun], contract: ModelContract, settings: Detector
     return out
 
 
+def operating_points(runs: Sequence[SceneRun], contract: ModelContract, settings: DetectorSettings,
+                     cv: Mapping[str, Mapping[float, Sequence[CurvePoint]]], hours: float, budget_per_hour: float,
+                     safety_recall: float) -> dict[str, tuple[float, float, str, LabelCounts]]:
+    """Per label ``(threshold, min_duration, what limited it, counts there)`` for one budget.
+
+    Each minimum duration gets its own budget threshold per label (:func:`pick_threshold`), then the
+    counts there are replayed (one replay per duration, every label at once); the duration that keeps
+    most of the label's scene events wins (the shorter on a tie).
+    """
+    options: dict[float, tuple[dict[str, tuple[float, str]], dict[str, LabelCounts]]] = {}
+    durations = sorted({d for per in cv.values() for d in per})
+    for d in durations:
+        labs = [lab for lab in settings.labels if d in cv[lab]]
+        picks = {lab: pick_threshold(cv[lab][d], hours, budget_per_hour, lab in SAFETY_LABELS, safety_recall)
+                 for lab in labs}
+        s = at_points(dataclasses.replace(settings, labels=tuple(labs)), {lab: p[0] for lab, p in picks.items()},
+                      {lab: d for lab in labs})
+        options[d] = (picks, counts_by_label(runs, contract, s, 1))
+    out = {}
+    for lab in settings.labels:
+        d = max((x for x in options if lab in options[x][0]),
+                key=lambda x: (options[x][1][lab].ntp / max(options[x][1][lab].nref, 1), -x))
+        (t, why), c = options[d][0][lab], options[d][1][lab]
+        out[lab] = (t, d, why, c)
+    return out
+
+
+def event_f1(points: Mapping[str, tuple[float, float, str, LabelCounts]]) -> float:
+    """Event F1 @500 ms on the calibration scenes of every label at its operating point."""
+    tp = sum(p[3].ntp for p in points.values())
+    den = sum(p[3].nsys + p[3].nref for p in points.values())
+    return 2 * tp / den if den else 0.0
+
+
+def choose_timing(runs: Sequence[SceneRun], contract: ModelContract, settings: DetectorSettings, hours: float,
+                  budget_per_hour: float, safety_recall: float, say: Any) -> tuple[DetectorSettings, list[dict]]:
+    """The persistence and release (:data:`PERSISTENCE_OPTIONS` x :data:`RELEASE_OPTIONS`) whose medium
+    operating points (coarse grid) give the best event F1 on the calibration scenes: each option is judged
+    at thresholds that keep it in budget, so a laxer rule pays for itself with higher thresholds."""
+    trials = []
+    best: tuple[float, DetectorSettings] | None = None
+    for (k, n) in PERSISTENCE_OPTIONS:
+        for rel in RELEASE_OPTIONS:
+            s = dataclasses.replace(settings, persistence_k=k, persistence_n=n, release_s=rel)
+            pts = operating_points(runs, contract, s, curves(runs, contract, s, COARSE_GRID, (0.0, 0.5)), hours,
+                                   budget_per_hour, safety_recall)
+            f1 = event_f1(pts)
+            trials.append({"persistence_k": k, "persistence_n": n, "release_s": rel, "event_f1_500ms": round(f1, 4)})
+            say(f"persistence {k}/{n}, release {rel:g} s: event F1 {f1:.3f} at the medium points")
+            if best is None or f1 > best[0] + 1e-9:
+                best = (f1, s)
+    assert best is not None
+    return best[1], trials
+
+
 def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorConfig | None = None,
               budgets_per_day: Mapping[str, float] = BUDGETS_PER_DAY, safety_recall: float = 0.9,
-              grid: Sequence[float] = THRESHOLD_GRID, log: Any = None) -> dict[str, Any]:
+              grid: Sequence[float] = THRESHOLD_GRID, log: Any = None, search_timing: bool = True
+              ) -> dict[str, Any]:
     """Operating points of every label for every sensitivity, from recorded held-out runs.
 
     ``runs``: scenes and background-only recordings recorded with one score row (and embedding) per
-    model block. Returns a JSON-ready dict: ``operating_points`` ``{sensitivity: {"thresholds": {label: t},
+    model block. With ``search_timing``, persistence and release are chosen first (:func:`choose_timing`).
+    Returns a JSON-ready dict: ``operating_points`` ``{sensitivity: {"thresholds": {label: t},
     "min_durations": {label: s}}}``, ``false_alarms_per_hour`` (measured there on the calibration audio),
-    ``estimated_false_alarms_per_hour`` (tail estimate, what the contract carries), the curves, and what
-    limited each threshold.
+    ``estimated_false_alarms_per_hour`` (tail estimate, what the contract carries), ``tuned`` (the chosen
+    persistence/release), the curves, and what limited each threshold.
     """
     settings = settings_for(contract, base or DetectorConfig())
     hours = sum(r.duration_s for r in runs if r.background_only) / 3600.0
@@ -200,29 +276,25 @@ def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorC
         raise ValueError("calibration needs background-only recordings (edge eval-stream --make "
                          "--background-hours)")
     say = log or (lambda s: None)
+    trials: list[dict] = []
+    if search_timing:
+        settings, trials = choose_timing(runs, contract, settings, hours, budgets_per_day["medium"] / 24.0,
+                                         safety_recall, say)
     cv = curves(runs, contract, settings, grid)
     cals = {lab: LabelCalibration(lab, cv[lab]) for lab in settings.labels}
     for sens in SENSITIVITIES:
-        b = budgets_per_day[sens] / 24.0
-        # Each minimum duration's budget threshold per label, then the counts there (one replay per duration).
-        options: dict[float, tuple[dict[str, tuple[float, str]], dict[str, LabelCounts]]] = {}
-        for d in MIN_DURATIONS:
-            labs = [lab for lab in settings.labels if d in cv[lab]]
-            picks = {lab: pick_threshold(cv[lab][d], hours, b, lab in SAFETY_LABELS, safety_recall) for lab in labs}
-            s = at_points(dataclasses.replace(settings, labels=tuple(labs)), {lab: p[0] for lab, p in picks.items()},
-                          {lab: d for lab in labs})
-            options[d] = (picks, counts_by_label(runs, contract, s, 1))
+        pts = operating_points(runs, contract, settings, cv, hours, budgets_per_day[sens] / 24.0, safety_recall)
         for lab, cal in cals.items():
-            # The duration that keeps most of the scene events at its own budget threshold (shorter on a tie).
-            d = max((x for x in options if lab in options[x][0]),
-                    key=lambda x: (options[x][1][lab].ntp / max(options[x][1][lab].nref, 1), -x))
-            (t, why), c = options[d][0][lab], options[d][1][lab]
+            t, d, why, c = pts[lab]
             cal.thresholds[sens], cal.min_durations[sens] = t, d
             cal.false_alarms_per_hour[sens] = round(c.fa / hours, 4)
             est = tail_rate(tail_line(cv[lab][d], hours), t)
             cal.estimated_per_hour[sens] = round(est, 5) if est is not None else round(c.fa / hours, 4)
             cal.recall[sens] = round(c.ntp / c.nref, 4) if c.nref else None
             cal.limited_by[sens] = why
+        if sens == "medium":
+            say(f"medium points: event F1 {event_f1(pts):.3f} on the calibration scenes, "
+                f"{sum(p[3].fa for p in pts.values()) / hours:.2f} false alarms/h on its background")
     for cal in cals.values():
         say(f"{cal.label}: " + ", ".join(f"{s} {cal.thresholds[s]:.3f}/{cal.min_durations[s]:g}s "
                                          f"({cal.false_alarms_per_hour[s]:.2f}/h, recall {cal.recall[s]}, "
@@ -233,6 +305,9 @@ def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorC
         "scene_hours": round(sum(r.duration_s for r in runs if not r.background_only) / 3600.0, 4),
         "budgets_per_day": dict(budgets_per_day),
         "safety_recall": safety_recall,
+        "tuned": {"persistence_k": settings.persistence_k, "persistence_n": settings.persistence_n,
+                  "release_s": settings.release_s},
+        "timing_trials": trials,
         "operating_points": {s: {"thresholds": {c.label: c.thresholds[s] for c in cl},
                                  "min_durations": {c.label: c.min_durations[s] for c in cl if c.min_durations[s]}}
                              for s in SENSITIVITIES},
@@ -246,9 +321,10 @@ def calibrate(runs: Sequence[SceneRun], contract: ModelContract, base: DetectorC
     }
 
 
-#: Detector settings tuned for event F1 on the calibration scenes before the thresholds are calibrated
-#: (the thresholds themselves come from the budget, the hop stays one block).
-TUNED = ("persistence", "hysteresis", "release_s", "offset_lag_s", "onset", "releases")
+#: Tuned for event F1 after the operating points: where an event is placed on the timeline, which moves no
+#: false alarm (the tuner's names; the settings they set are :data:`TIMESTAMP_KEYS`).
+TUNED = ("offset_lag_s", "onset")
+TIMESTAMP_KEYS = ("offset_lag_s", "onset_lead_s", "onset_backtrack_s", "backtrack_floor")
 
 
 def calibrated_contract(contract: ModelContract, result: Mapping[str, Any]) -> ModelContract:
@@ -304,16 +380,17 @@ def calibrate_model(model: str | Path, held_out: str | Path | Sequence[str | Pat
     cfg = parse_config({"model": {"hop_s": None}})
     _, runs = st.run_scene_set(scenes, cfg, clf, record_scores=True)
     result = calibrate(runs, clf.contract, base, log=log)
-    tuned: dict[str, Any] = {}
     if tune_detector:
-        # Onset lead, offset lag, persistence, releases: for event F1 at the medium thresholds (the false
-        # alarms above budget still cost in the objective), then the thresholds again with those settings.
+        # Where events are placed (onset lead and backtracking, offset lag) moves no false alarm: tuned for
+        # event F1 at the medium points, then the operating points again with that timing.
         from edge.evaluate.tune import Objective, tune
 
         c1 = calibrated_contract(clf.contract, result)
-        tuned = tune(runs, c1, base or DetectorConfig(), Objective(), rounds=1, only=TUNED)["detector"]
-        result = calibrate(runs, calibrated_contract(clf.contract, {**result, "tuned": tuned}), base, log=log)
-    result["tuned"] = {k: v for k, v in tuned.items() if k != "thresholds"}
+        timing = tune(runs, c1, base or DetectorConfig(), Objective(), rounds=1, only=TUNED)["detector"]
+        tuned = {**result["tuned"], **{k: timing[k] for k in TIMESTAMP_KEYS}}
+        c2 = calibrated_contract(clf.contract, {**result, "tuned": tuned})
+        result = {**calibrate(runs, c2, base, log=log, search_timing=False), "tuned": tuned,
+                  "timing_trials": result["timing_trials"]}
     result["model"] = str(model)
     result["held_out"] = [str(m) for m in manifests]
     (work / "calibration.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
