@@ -163,6 +163,10 @@ def convert(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {shown(value)}")
         _, vt = typing.get_args(tp)
+        if dataclasses.is_dataclass(vt):  # an entry of a mapping of sections: null would silently mean "nothing"
+            for k, v in value.items():
+                if not isinstance(v, dict):
+                    raise ConfigError(f"{where}.{shown_key(k)}: expected a mapping, got {shown(v)}")
         return {str(k): convert(v, vt, meta, f"{where}.{shown_key(k)}") for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):

@@ -215,6 +215,9 @@ def _cross_checks(cfg: Config, source: str) -> None:
             f"{source}: detector.persistence_k: expected at most persistence_n ({d.persistence_n}), "
             f"got {d.persistence_k}"
         )
+    if not cfg.alerts.command.run_on:
+        raise ConfigError(f"{source}: alerts.command.run_on: an empty list would never run the command "
+                          "(onset, offset or both; enabled: false turns it off)")
     m = cfg.mqtt
     given = [k for k in ("password", "password_file", "password_env") if getattr(m, k) is not None]
     if len(given) > 1:

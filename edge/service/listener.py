@@ -67,7 +67,7 @@ def check_labels(cfg: Config, labels: Sequence[str]) -> None:
     for i, lab in enumerate(cfg.detector.labels or []):
         if lab not in labels:
             raise ConfigError(f"{cfg.source_file}: detector.labels[{i}]: unknown label {lab!r} (model labels: {known})")
-    for key in ("thresholds", "releases"):
+    for key in ("thresholds", "releases", "min_durations"):
         for lab in getattr(cfg.detector, key):
             if lab not in labels:
                 raise ConfigError(f"{cfg.source_file}: detector.{key}.{lab}: unknown label (model labels: {known})")
