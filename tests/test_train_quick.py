@@ -176,3 +176,18 @@ def test_recipe_with_the_yamnet_teacher_trains_an_auxiliary_head_it_does_not_exp
                   schedule=replace(QUICK, epochs=1, steps_per_epoch=3, distill_weight=3.0),
                   teacher_cache=tmp_path / "cache", teacher_model=tmp_path / "missing.tflite")
     assert again["teacher"].startswith("cached YAMNet scores in") and again["schedule"]["distill_weight"] == 3.0
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--cv", "--folds", "9"], "edge: --folds: no fold 9 in the data (folds: 1, 2, 3, 4, 5)"),
+    (["--folds", "1"], "edge: train: --folds: only with --cv"),
+])
+def test_edge_train_refuses_folds_the_data_does_not_have_in_one_line(tmp_path: Path, argv: list[str],
+                                                                     says: str) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "edge", "train", "--data", str(DATA), "--out", str(tmp_path / "o"),
+                        "--quick", *argv], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 2 and r.stderr.strip() == says, r.stderr

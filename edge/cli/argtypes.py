@@ -17,6 +17,17 @@ def seed(text: str) -> int:
     return v
 
 
+def fold_list(text: str) -> list[int]:
+    """Folds as ``1,5``: integers >= 1, each once."""
+    try:
+        folds = [int(x) for x in text.split(",")]
+    except ValueError:
+        folds = []
+    if not folds or min(folds) < 1 or len(set(folds)) != len(folds):
+        raise argparse.ArgumentTypeError(f"expected folds as integers >= 1 separated by commas, e.g. 1,5; got {text!r}")
+    return folds
+
+
 def positive(kind: type) -> Callable[[str], float | int]:
     """A number of ``kind`` (int or float) above 0."""
     def parse(text: str) -> float | int:

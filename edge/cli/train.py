@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge.cli.argtypes import seed
+from edge.cli.argtypes import fold_list, seed
 
 
 def register(subparsers: Any) -> None:
@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
                    help="5-fold cross-validation instead of training: clips (fp32 and int8) and, unless --quick, "
                         "streams (operating points calibrated per fold, false alarms/h and event F1 on the held-out "
                         "fold)")
+    p.add_argument("--folds", type=fold_list, default=None, metavar="K,K",
+                   help="with --cv: only these held-out folds, e.g. 1,5 (iterate on two, confirm on all five); "
+                        "the others are still trained on")
     p.add_argument("--no-calibrate", action="store_true",
                    help="skip the false-alarm calibration of the operating points (on by default, off with --quick): "
                         "the model then carries no detector.operating_points")
@@ -76,6 +79,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if problem:
         print(f"edge: train: --device: {problem}", file=sys.stderr)
         return 2
+    if args.folds and not args.cv:
+        print("edge: train: --folds: only with --cv", file=sys.stderr)
+        return 2
     if args.threads < 1:
         print(f"edge: train: --threads: expected an integer >= 1, got {args.threads}", file=sys.stderr)
         return 2
@@ -88,8 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.cv:
             from edge.evaluate.cv import run_cv
 
-            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence, schedule=schedule,
-                   teacher_model=args.teacher, device=args.device, threads=args.threads,
+            run_cv(data, args.out, seed=args.seed, quick=args.quick, licence_filter=args.licence, folds=args.folds,
+                   schedule=schedule, teacher_model=args.teacher, device=args.device, threads=args.threads,
                    stream=not (args.quick or args.no_calibrate))
             return 0
         from edge.train.recipe import train

@@ -13,14 +13,23 @@ gate) fires on *background-only* audio the model never trained on:
 * per label, the recorded scores are replayed through the chain at every
   threshold of :data:`THRESHOLD_GRID`: false alarms ``N(t)`` on the
   background hours ``H``, detections and recall on the scenes;
-* for a budget of ``b`` false alarms per hour per label, the threshold is the
-  lowest ``t`` with ``N(t) / H <= b`` *and* with the tail of ``N`` (a straight
-  line of ``log N(t)`` against ``logit(t)`` through its last points) below
-  ``b``: the calibration audio holds a few hours, a budget of one false alarm
-  a day is far below what they can count, so the tail estimate decides there;
-* safety labels (:data:`edge.detect.labels.SAFETY_LABELS`) keep their recall:
-  their threshold is never above the highest one that still detects
-  ``safety_recall`` of their scene events;
+* for a budget of ``b`` false alarms per hour per label, the candidates are
+  the thresholds ``t`` with ``N(t) / H <= b`` *and* the tail of ``N`` (a
+  straight line of ``log N(t)`` against ``logit(t)`` through its last points)
+  below ``b``: the calibration audio holds a few hours, a budget of one false
+  alarm a day is far below what they can count, so the tail estimate decides
+  there. Of those, the one that finds most scene events wins (on a tie the
+  higher: fewer false alarms); a lower threshold does not always recall more,
+  since events merge. With no candidate, the tail line is solved for ``b``;
+* safety labels (:data:`edge.detect.labels.SAFETY_LABELS`) may cost
+  :data:`SAFETY_BUDGET_FACTOR` times the budget, and reaching
+  ``safety_recall`` of their scene events at the fewest false alarms comes
+  first where some threshold within that budget does;
+* persistence and release (:data:`PERSISTENCE_OPTIONS` x
+  :data:`RELEASE_OPTIONS`) are chosen by event F1 on the calibration scenes at
+  their own budget thresholds; only the event timing (onset lead,
+  backtracking, offset lag) is tuned for F1 afterwards, and the thresholds are
+  calibrated again with it;
 * a label whose sounds last (:data:`MIN_DURATIONS`: not the alarms, not the
   safety sounds) may also get a minimum duration: each candidate gets its own
   budget threshold, and the one that keeps most of the scene events wins (a

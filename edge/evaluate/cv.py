@@ -48,6 +48,9 @@ def run_cv(data_dir: str | Path | Sequence[str | Path] | None, out_dir: str | Pa
     out.mkdir(parents=True, exist_ok=True)
     rows = D.licence_filter(D.read_corpora(dirs), licence_filter)
     all_folds = sorted({r.fold for r in rows})
+    unknown = sorted(set(folds or []) - set(all_folds))
+    if unknown:
+        raise D.DataError(f"--folds: no fold {unknown[0]} in the data (folds: {', '.join(map(str, all_folds))})")
     # The headline clip figure is on the first corpus's held-out clips (homesounds: comparable across recipes).
     primary = rows[0].root if rows else ""
     res: dict = {"seed": seed, "licence_filter": licence_filter, "corpora": [str(d) for d in dirs], "folds": {}}
