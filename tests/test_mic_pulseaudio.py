@@ -75,7 +75,7 @@ out["raw"] = {"rate": src.sample_rate, "n": int(x.size), "peak_hz": float(np.arg
 cfg = parse_config({"audio": {"source": "mic", "device": "pulse", "sample_rate": 44100},
                     "detector": {"release_s": 0.1}})
 clf = Classifier(model)
-src = make_source(cfg, clf.contract.frontend.sample_rate)
+src = make_source(cfg, clf.contract.frontend.sample_rate, clf.contract.block_seconds)
 sink = CollectSink()
 lis = Listener(cfg, clf, [sink], src)
 th = threading.Thread(target=play_after_first_callback, args=(src, lis.stop))
