@@ -85,7 +85,7 @@ def child_listener(wav: str, cmd_out: str) -> None:
     from edge.cli.app import build_sinks
     from edge.publish.sinks import BaseSink
     from edge.service.config import parse_config
-    from edge.service.listener import Listener, load_classifier
+    from edge.service.listener import Listener, capture_block_s, load_classifier
 
     script = f'echo "$(date +%s.%N) $EDGE_LABEL $EDGE_STATE $(cat)" >> {cmd_out}'
     cfg = parse_config({"profile": "hearable", "output": {"stdout": False},
@@ -106,7 +106,7 @@ def child_listener(wav: str, cmd_out: str) -> None:
     stamp = Stamp()
     alerts = build_sinks(cfg, clf.contract)
     a = cfg.audio
-    src = FileSource(wav, a.channel, True, a.block_s, a.buffer_s)
+    src = FileSource(wav, a.channel, True, capture_block_s(cfg, clf.contract.block_seconds), a.buffer_s)
     Listener(cfg, clf, [stamp, *alerts], src).run()
     print(JSON_TAG + json.dumps({"onsets": stamp.onsets,
                                  "stats": {s.name: s.stats() for s in alerts if hasattr(s, "stats")},

@@ -431,7 +431,7 @@ def child_chain(a: argparse.Namespace) -> None:
     clf = Classifier(a.model, threads=a.threads)
     t_model = time.time() - spawn
     peaks["model loaded"] = peak_mb()
-    source = make_source(cfg, clf.contract.frontend.sample_rate)
+    source = make_source(cfg, clf.contract.frontend.sample_rate, clf.contract.block_seconds)
     if a.port:
         from edge.publish.mqtt import MqttPublisher
 

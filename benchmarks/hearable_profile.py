@@ -76,7 +76,7 @@ def child(config: dict[str, Any], seconds: float) -> None:
 
     cfg = parse_config(config, "<bench>")
     clf = load_classifier(cfg)
-    source = make_source(cfg, clf.contract.frontend.sample_rate)
+    source = make_source(cfg, clf.contract.frontend.sample_rate, clf.contract.block_seconds)
 
     class Count(BaseSink):
         def __init__(self) -> None:

@@ -61,3 +61,27 @@ def test_silence_probe_reports_every_label_for_silence_and_two_noise_levels(tiny
     labels = set(Classifier(tiny_model).labels)
     assert set(res) == {"zeros", "-90 dBFS", "-60 dBFS"}
     assert all(set(v) == labels and all(0.0 <= s <= 1.0 for s in v.values()) for v in res.values())
+
+
+def test_live_benchmark_prints_every_mode_and_thread_on_a_few_seconds(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    if not all(shutil.which(t) for t in ("pulseaudio", "pactl", "paplay")):
+        pytest.skip("needs PulseAudio (apt: pulseaudio, libasound2-plugins, libportaudio2)")
+    out_json = tmp_path / "live.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    p = subprocess.run([sys.executable, "-m", "benchmarks.live", "--seconds", "3", "--paced-s", "2",
+                        "--json", str(out_json)], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = p.stdout
+    for promised in ("live (PulseAudio microphone)", "paced file (audio.realtime)", "batch (as fast as possible)",
+                     "CPU s/audio s", "wake-ups/audio s", "per thread:", "MainThread", "(native)",
+                     "live <= 1.5x batch", "peak RSS <= 64 MB"):
+        assert promised in out, (promised, out[-3000:])
+    res = json.loads(out_json.read_text())
+    live = res["live"]
+    # One capture callback per model block (audio.block_s null), and real audio arrived.
+    assert live["capture_block"] == 3840 and live["audio_s"] > 2.5, live
+    assert live["threads"]["MainThread"][0] > 0 and res["batch"]["blocks"] > 0

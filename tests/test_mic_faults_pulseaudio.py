@@ -156,3 +156,39 @@ def test_mic_lost_when_sound_server_dies_and_detection_resumes_after_restart(tin
     print(err.text())
     assert rc == 0, err.text()
     assert "Traceback" not in err.text()
+
+
+def test_sigterm_while_the_microphone_is_being_reopened_stops_the_listener_promptly(tiny_model, tmp_path):
+    """The sound server is gone and the supervisor keeps reopening: SIGTERM still ends `edge run` in a moment."""
+    pulse = PulseServer(tmp_path / "pa")
+    pulse.start()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("audio: {source: mic, device: pulse}\n"
+                   "health: {stall_after_s: 0.5, silent_after_s: 60.0, reopen_max_backoff_s: 0.5}\n"
+                   "mqtt: {status_interval_s: 1.0}\n")
+    env = dict(pulse.env, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(cfg), "--model", str(tiny_model),
+                             "--verbose"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    Lines(proc.stdout)  # drained, so the child never blocks on a full pipe
+    err = Lines(proc.stderr)
+    took = None
+    try:
+        assert err.wait(r"edge: status mic=", 20), err.text()
+        t_kill = time.monotonic()
+        pulse.kill()
+        assert err.wait(r"microphone lost", 10, after=t_kill), err.text()
+        assert err.wait(r"microphone reopen failed", 10, after=t_kill), err.text()  # reopening, 0.5 s apart
+        time.sleep(0.7)
+        t_term = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+        took = time.monotonic() - t_term
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pulse.kill()
+    assert rc == 0, err.text()
+    assert took is not None and took < 3.0, (took, err.text())
+    assert "Traceback" not in err.text()

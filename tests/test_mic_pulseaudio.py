@@ -75,14 +75,16 @@ out["raw"] = {"rate": src.sample_rate, "n": int(x.size), "peak_hz": float(np.arg
 cfg = parse_config({"audio": {"source": "mic", "device": "pulse", "sample_rate": 44100},
                     "detector": {"release_s": 0.1}})
 clf = Classifier(model)
-src = make_source(cfg, clf.contract.frontend.sample_rate)
+src = make_source(cfg, clf.contract.frontend.sample_rate, clf.contract.block_seconds)
 sink = CollectSink()
 lis = Listener(cfg, clf, [sink], src)
 th = threading.Thread(target=play_after_first_callback, args=(src, lis.stop))
 th.start()
 lis.run()
 th.join()
-out["chain"] = {"rate": src.sample_rate, "events": [e.to_dict() for e in sink.events], "health": lis.health()}
+out["chain"] = {"rate": src.sample_rate, "events": [e.to_dict() for e in sink.events], "health": lis.health(),
+                "block": src.block, "model_block_s": clf.contract.block_seconds, "callbacks": src.callbacks,
+                "written": src.ring.written, "open_channels": src.open_channels}
 print(json.dumps(out))
 """
 
@@ -146,8 +148,15 @@ def test_microphone_captures_a_tone_played_into_pulseaudio(pulse, tiny_model, wa
     # The monitor of a silent null sink is exact digital zero, so any level means the tone arrived.
     # (PulseAudio's capture path attenuates by ~13 dB here even at 100% volumes, so no exact level check.)
     assert raw["rms"] > 0.01 and raw["lost"] == 0, json.dumps(raw)
+    # A downmix of PulseAudio's 32-channel ALSA device opens 2 channels (DOWNMIX_MAX_CHANNELS): the tone
+    # arrives at the level it was played at (0.3 peak), not ~13 dB below as the mean of 32 was.
+    assert 0.25 < raw["max"] < 0.35, json.dumps(raw)
     chain = out["chain"]
     assert chain["rate"] == 44100
+    assert chain["open_channels"] == 2, chain["open_channels"]
+    # audio.block_s null: one PortAudio callback per model block (at the source rate), each a whole block.
+    assert chain["block"] == round(chain["model_block_s"] * 44100), chain
+    assert chain["callbacks"] > 10 and chain["written"] == chain["callbacks"] * chain["block"], chain
     labels = [(e["label"], e["state"]) for e in chain["events"]]
     assert labels == [("mid_tone", "on"), ("mid_tone", "off")], chain
     off = chain["events"][1]

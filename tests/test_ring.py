@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 
@@ -93,3 +94,52 @@ def test_wait_wakes_on_write_and_wait_for_space_reports_room():
     assert r.wait_for_space(8, 0.01) is False
     threading.Timer(0.05, r.read).start()
     assert r.wait_for_space(10, 5.0) is True
+
+
+def test_a_consumer_waiting_for_a_block_is_woken_only_by_the_write_that_completes_it():
+    block = 3840
+    r = RingBuffer(10 * block)
+    got: list[tuple[bool, int, float]] = []
+    waiting = threading.Event()
+
+    def consumer() -> None:
+        waiting.set()
+        ok = r.wait_for(block, 10.0)
+        got.append((ok, r.available, time.monotonic()))
+
+    th = threading.Thread(target=consumer)
+    th.start()
+    waiting.wait(5)
+    time.sleep(0.05)
+    for _ in range(7):  # 7 x 500 = 3500 samples: less than a block, none of these writes wakes it
+        r.write(np.ones(500, np.float32))
+        time.sleep(0.02)
+    assert not r._data.is_set() and got == []  # the producer did not signal: the consumer still sleeps
+    t_last = time.monotonic()
+    r.write(np.ones(500, np.float32))  # 4000 >= 3840: this write completes the block
+    th.join(5)
+    assert got and got[0][0] is True and got[0][1] == 4000
+    assert got[0][2] >= t_last
+
+
+def test_wait_for_returns_at_once_when_the_block_is_there_and_on_wake_or_close():
+    r = RingBuffer(100)
+    r.write(np.ones(40, np.float32))
+    assert r.wait_for(40, 0.0) is True
+    assert r.wait_for(41, 0.01) is False
+    t0 = time.monotonic()
+    threading.Timer(0.05, r.wake).start()
+    assert r.wait_for(41, 10.0) is False  # woken (e.g. stop) before the block: not there
+    assert time.monotonic() - t0 < 5.0
+    threading.Timer(0.05, r.close).start()
+    assert r.wait_for(41, 10.0) is True  # closed: the consumer drains what is left
+    r.read()
+    r2 = RingBuffer(100)
+    r2.write(np.ones(10, np.float32))
+    r2.read()
+    # The target counts from the read position: 10 samples read, 30 more needed.
+    r2.write(np.ones(29, np.float32))
+    assert r2.wait_for(30, 0.01) is False
+    r2.write(np.ones(1, np.float32))
+    assert r2.wait_for(30, 0.0) is True
+    assert r2.wait_for(500, 0.0) is False  # more than the capacity: waits for a full ring

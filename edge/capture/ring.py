@@ -46,8 +46,11 @@ class RingBuffer:
         self.lost = 0
         self.closed = False
         self.muted = False  # one attribute read per write: set by the consumer's thread, read by the callback
-        # Event.set() takes the event's internal lock only for a few bytecodes;
-        # the consumer never holds it while working.
+        # The producer sets _data only once ``written`` reaches ``_want`` (the absolute index the waiting
+        # consumer asked for), so a consumer waiting for a whole block is woken once per block, not once
+        # per write. Event.set() takes the event's internal lock only for a few bytecodes; the consumer
+        # never holds it while working.
+        self._want = 1
         self._data = threading.Event()
         self._space = threading.Event()
 
@@ -70,7 +73,8 @@ class RingBuffer:
         if first < m:
             self._buf[: m - first] = samples[first:]
         self.written += n
-        self._data.set()
+        if self.written >= self._want:
+            self._data.set()
 
     def free_space(self) -> int:
         """Samples that can be written without overwriting unread audio."""
@@ -99,12 +103,28 @@ class RingBuffer:
 
     def wait(self, timeout: float) -> bool:
         """Block the consumer until new data (or close) or ``timeout`` seconds. Returns True on data."""
-        if self.written > self.read_pos or self.closed:
+        return self.wait_for(1, timeout)
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        """Block the consumer until ``n`` unread samples are there (or close, or :meth:`wake`), at most
+        ``timeout`` seconds. The producer wakes it only when its write completes the ``n`` samples, so
+        writes that leave them incomplete cost the consumer nothing. True when they are there or closed.
+        """
+        target = self.read_pos + max(1, min(int(n), self.capacity))
+        if self.written >= target or self.closed:
             return True
+        # Order matters (no lock): publish the target, clear, then look again. A write that completes
+        # the samples after this look sees the new target and sets the event after the clear.
+        self._want = target
         self._data.clear()
-        if self.written > self.read_pos or self.closed:
+        if self.written >= target or self.closed:
             return True
-        return self._data.wait(timeout)
+        self._data.wait(timeout)
+        return self.written >= target or self.closed
+
+    def wake(self) -> None:
+        """Wake a consumer blocked in :meth:`wait_for` now (e.g. to stop it); thread-safe."""
+        self._data.set()
 
     def read(self, max_samples: int | None = None) -> tuple[int, np.ndarray]:
         """Take the unread samples (at most ``max_samples``).

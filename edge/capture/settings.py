@@ -16,8 +16,9 @@ class AudioConfig:
     sample_rate: int | None = option(
         None, "Hz to open the microphone at; null = the model's rate (if the device refuses a rate, its native "
         "rate is used and the audio resampled)", 8000, 384000)
-    block_s: float = option(0.05, "seconds of audio per capture callback; unpaced files are read in >= 0.5 s",
-                            0.001, 1.0)
+    block_s: float | None = option(
+        None, "seconds of audio per capture callback; null = the model's block (one callback per block, so "
+        "the processing thread wakes once per block); unpaced files are read in >= 0.5 s", 0.001, 1.0)
     buffer_s: float = option(10.0, "ring buffer capacity in seconds; older audio is overwritten and counted "
                              "(unpaced files: <= 2 s, never dropped)", 1.0, 600.0)
     realtime: bool = option(False, "file sources: pace at real time (true) or as fast as possible (false)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -216,6 +217,21 @@ def list_input_devices() -> list[dict[str, Any]]:
     return out
 
 
+#: A downmix (``audio.channel: null``) opens every channel of a capture device up to this many.
+#: A device reporting more is a sound server's virtual ALSA device (``pulse``, or ``default``
+#: through PulseAudio/PipeWire, report 32 or more), which upmixes its stereo or mono source to
+#: as many channels as are opened: all 32 cost the server, its client thread and the callback
+#: 16x the data of 2 (the listener's largest live cost, docs/performance.md), and their mean lay
+#: ~13 dB below the sound (the extra channels are copies of some and silence). Opened at 2, the
+#: server delivers the source itself.
+DOWNMIX_MAX_CHANNELS = 8
+
+
+def downmix_channels(device_channels: int) -> int:
+    """Channels to open for a downmix of a device reporting ``device_channels`` input channels."""
+    return device_channels if device_channels <= DOWNMIX_MAX_CHANNELS else 2
+
+
 class MicSource:
     """Microphone through ``sounddevice.InputStream``; the callback only copies into the ring.
 
@@ -249,8 +265,9 @@ class MicSource:
                 f"audio.channel: {channel} requested but {self.device_name!r} has {self.device_channels} channel(s)"
             )
         self.channel = channel
-        # Open only the channels we need: one picked channel needs channel+1, a downmix needs all.
-        self.open_channels = channel + 1 if channel is not None else self.device_channels
+        # Open only the channels we need: one picked channel needs channel+1, a downmix needs all
+        # (a sound server's virtual device: 2, see DOWNMIX_MAX_CHANNELS).
+        self.open_channels = channel + 1 if channel is not None else downmix_channels(self.device_channels)
         self.sample_rate = self._pick_rate(preferred_rate, float(info["default_samplerate"]))
         self.block = max(1, int(round(block_s * self.sample_rate)))
         self.ring = RingBuffer(max(int(buffer_s * self.sample_rate), 4 * self.block))
@@ -262,6 +279,8 @@ class MicSource:
         self.error: BaseException | None = None
         self.stream_finished = False  # PortAudio ended the current stream (error, device or server gone)
         self.reopens = 0
+        #: called (on PortAudio's thread) when PortAudio ends the current stream; the supervisor's wake-up
+        self.on_finished: Callable[[], None] | None = None
         # (ring index, seconds): audio time missing before that index (outages); read by the listener.
         self.gaps: deque[tuple[int, float]] = deque(maxlen=64)
         self._gen = 0
@@ -325,6 +344,9 @@ class MicSource:
         def finished() -> None:
             if gen == self._gen:
                 self.stream_finished = True
+                hook = self.on_finished
+                if hook is not None:
+                    hook()
 
         self.stream_finished = False
         stream = self._sd.InputStream(device=self.device, channels=self.open_channels, samplerate=self.sample_rate,

@@ -7,9 +7,12 @@ Two halves, each on its own thread:
   they never reach the model, and measures how long the input has been digital
   silence (every sample exactly 0 or non-finite), in samples at the source rate.
 * :class:`MicSupervisor` runs on its own thread and watches a
-  :class:`~edge.capture.sources.MicSource`. The stream is *lost* when PortAudio finished
-  it (device error, USB microphone unplugged, sound server died) or when no
-  callback arrived for ``health.stall_after_s`` seconds. A lost stream, or one
+  :class:`~edge.capture.sources.MicSource`. It does not poll a healthy microphone: it sleeps
+  to the next moment something can be wrong (the stall deadline after the last callback, the
+  end of the silence allowance) and is woken at once when PortAudio ends the stream.
+  The stream is *lost* when PortAudio finished it (device error, USB microphone
+  unplugged, sound server died) or when no callback arrived for ``health.stall_after_s``
+  seconds. A lost stream, or one
   that has been silent for ``health.silent_after_s``, is closed and reopened
   (PortAudio re-initialised, so a restarted sound server or re-plugged device is
   found again) with exponential back-off from :data:`MIN_BACKOFF_S` doubling up
@@ -39,7 +42,8 @@ FIRST_CALLBACK_GRACE_S = 3.0  # a freshly opened stream may take this long (s) b
 HEALTHY_RESET_S = 10.0       # audio (not only silence) flowing this long (s) resets the back-off
 
 _clock = time.monotonic  # the supervisor's time base (seconds); one name, so a test can drive it
-POLL_S = 0.1                 # supervisor check period (s)
+POLL_S = 0.1                 # check period (s) while a fault is being handled; the shortest sleep otherwise
+MAX_SLEEP_S = 5.0            # longest sleep between two checks of a healthy microphone (s)
 
 
 class SignalGuard:
@@ -116,7 +120,10 @@ class MicSupervisor:
         self._stall_limit = cfg.stall_after_s + FIRST_CALLBACK_GRACE_S
         self._pending_gap: tuple[int, int, float] | None = None  # (ring index, callbacks at reopen, last cb time)
         self._stop = threading.Event()
+        self._wake = threading.Event()  # stop(), or PortAudio ended the stream
         self._thread: threading.Thread | None = None
+        if hasattr(source, "on_finished"):
+            source.on_finished = self._wake.set
 
     def start(self) -> None:
         self._progress = _clock()
@@ -125,24 +132,52 @@ class MicSupervisor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.wait(POLL_S):
+        wait = POLL_S
+        while True:
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.check(_clock())
-            except Exception:  # supervision must never die; the next poll tries again
+                wait = self.next_wait(_clock())
+            except Exception:  # supervision must never die; the next check tries again
                 log.exception("microphone supervisor: unexpected error")
+                wait = POLL_S
+
+    def next_wait(self, now: float) -> float:
+        """Seconds until the next :meth:`check` is due (``now``: the supervisor's clock).
+
+        While a fault is handled (lost, reopening, a reopened stream not yet delivering) every
+        :data:`POLL_S`. Otherwise the earliest moment something can change: the stall deadline
+        (the last callback + ``stall_after_s``), the end of the silence allowance (from the
+        length of the current silence run), or the next reopen of a silent input; within
+        [:data:`POLL_S`, :data:`MAX_SLEEP_S`]. A stream PortAudio ends wakes it at once.
+        """
+        if self.lost or self._down or self._pending_gap is not None:
+            return POLL_S
+        due = self._progress + self._stall_limit - now
+        g = self.guard
+        if g.silent:
+            due = min(due, self._next_try - now)
+        else:
+            due = min(due, (g.silent_after - g.quiet_run) / g.rate)
+        return min(max(due, POLL_S), MAX_SLEEP_S)
 
     def check(self, now: float) -> None:
-        """One supervision step (called every :data:`POLL_S` seconds)."""
+        """One supervision step (called again after :meth:`next_wait` seconds)."""
         src = self.source
         n = src.callbacks
         if n != self._count:
             self._count = n
-            self._progress = now
+            last = src.last_callback  # same clock; the time of the callback, not of this check
+            self._progress = max(self._progress, last) if 0.0 < last <= now else now
             self._record_gap(n)
             if self.lost and not self._down and not src.stream_finished:
                 log.warning("microphone back after %.1f s (%d reopen attempt(s) so far); it was lost: %s",

@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["logging.verbose"] = True
     cfg = _load(args, overrides)
     clf = load_classifier(cfg)
-    source = make_source(cfg, clf.contract.frontend.sample_rate)
+    source = make_source(cfg, clf.contract.frontend.sample_rate, clf.contract.block_seconds)
     check_file_length(source, clf.contract.window_seconds)
     sinks = build_sinks(cfg, clf.contract)
     if cfg.logging.verbose:
@@ -132,7 +132,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     clf = load_classifier(cfg)
     a = cfg.audio
     try:
-        source = FileSource(args.file, a.channel, False, max(a.block_s, 0.25), a.buffer_s)
+        source = FileSource(args.file, a.channel, False, max(a.block_s or 0.0, 0.25), a.buffer_s)
     except SourceError as e:  # a file's problem is bad input here (2), as for every other file command
         raise EdgeError(str(e)) from None
     check_file_length(source, clf.contract.window_seconds, code=EXIT_USAGE)

@@ -15,6 +15,19 @@ from typing import Any
 _ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run_live(argv: list[str]) -> int:
+    """``edge bench --live [options]``: benchmarks/live.py with the arguments after ``--live``."""
+    if not (_ROOT / "benchmarks" / "live.py").is_file():
+        from edge.core.errors import EdgeError
+
+        raise EdgeError("bench: benchmarks/live.py not found; `edge bench --live` runs from a source checkout")
+    if str(_ROOT) not in sys.path:
+        sys.path.insert(0, str(_ROOT))
+    import benchmarks.live as live
+
+    return int(live.main(argv))
+
+
 def _bench_module() -> Any | None:
     if not (_ROOT / "benchmarks" / "bench.py").is_file():
         return None
@@ -34,10 +47,16 @@ def register(subparsers: Any) -> None:
     bench = _bench_module()
     if bench is not None:
         bench.add_arguments(p)
+    p.add_argument("--live", nargs=argparse.REMAINDER, metavar="LIVE_OPTION",
+                   help="the live benchmark instead (benchmarks/live.py): the listener on a PulseAudio microphone, a "
+                        "paced file and the batch path, per-thread CPU and wake-ups in one run; its own options "
+                        "follow --live (see `python -m benchmarks.live --help`)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "live", None) is not None:
+        return _run_live(list(args.live))
     bench = _bench_module()
     if bench is None:
         from edge.core.errors import EdgeError

@@ -222,7 +222,7 @@ def check_microphone(cfg: Any, model_rate: int | None, listen_s: float = 1.0) ->
     except OSError as e:  # the PortAudio library itself is missing
         return FAIL, f"cannot load PortAudio ({e}); install libportaudio2"
     try:
-        src = MicSource(a.device, a.sample_rate or model_rate or 16000, a.channel, a.block_s,
+        src = MicSource(a.device, a.sample_rate or model_rate or 16000, a.channel, a.block_s or 0.05,
                         max(a.buffer_s, listen_s + 2.0))
         src.start()
     except SourceError as e:
@@ -258,11 +258,9 @@ def check_broker(cfg: Any) -> tuple[str, str]:
     m = cfg.mqtt
     if not m.enabled:
         return SKIP, "mqtt.enabled is false"
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from edge.publish.discovery import default_device_id
     from edge.publish.mqtt import _configure_tls, describe_connect_error, describe_refusal, resolve_password
+    from edge.publish.paho_client import CallbackAPIVersion, mqtt
     from edge.service.config import ConfigError
 
     where = f"{m.host}:{m.port}"

@@ -85,7 +85,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             before = HomeBackground.load(out, c)
         except BackgroundError as e:
             raise EdgeError(f"--add: {e}") from None
-    source = make_source(cfg, c.frontend.sample_rate)
+    source = make_source(cfg, c.frontend.sample_rate, c.block_seconds)
     check_file_length(source, c.window_seconds)
     hop_s = hop_blocks(cfg, c.block_seconds) * c.block_seconds
     session = BackgroundSession(c, args.seconds, hop_s, before)

@@ -31,7 +31,6 @@ import os
 import random
 import socket
 import sqlite3
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -39,15 +38,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-
+from edge.core import lazy
 from edge.core.events import Event
 from edge.core.files import FileProblem, read_text, regular_file
 from edge.core.schema import ConfigError
 from edge.model.contract import ModelContract
 from edge.publish.discovery import Topics, default_device_id, discovery_messages, encode
 from edge.publish.outbox import Outbox
+from edge.publish.paho_client import CallbackAPIVersion, MQTTErrorCode, mqtt  # paho without OpenSSL until TLS
 from edge.publish.settings import MqttConfig, PublishConfig, TlsConfig
 
 log = logging.getLogger("edge.mqtt")
@@ -62,12 +60,14 @@ _AUTH_CODES = {4, 5, 134, 135}
 
 
 def sw_version() -> str:
-    try:
-        from importlib.metadata import version
+    """The package's version (``edge.__version__``, the distribution's: tests/test_lean_imports.py checks).
 
-        return version("edge-listener")
-    except Exception:  # not installed (running from a checkout)
-        return "0.1.0"
+    Not ``importlib.metadata.version``: that imports ``email``, ``zipfile`` and more, ~3 MB of
+    resident memory for one string.
+    """
+    from edge import __version__
+
+    return __version__
 
 
 #: a password file holds one line
@@ -114,6 +114,8 @@ def _configure_tls(client: mqtt.Client, t: TlsConfig, source: str) -> None:
             raise ConfigError(f"{source}: mqtt.tls.{key}: {e}") from None
     if t.key_file and not t.cert_file:
         raise ConfigError(f"{source}: mqtt.tls.key_file: given without mqtt.tls.cert_file")
+    import ssl  # TLS is configured: the deferred module runs now
+
     try:
         client.tls_set(
             ca_certs=str(Path(t.ca_file).expanduser()) if t.ca_file else None,
@@ -131,10 +133,11 @@ def _configure_tls(client: mqtt.Client, t: TlsConfig, source: str) -> None:
 def describe_connect_error(e: BaseException, host: str, port: int) -> str:
     """One line saying why a connection attempt failed and which setting to check."""
     where = f"{host}:{port}"
-    if isinstance(e, ssl.SSLCertVerificationError):
+    ssl = lazy.loaded("ssl")  # not run yet (no TLS): e cannot be an SSL error, and is not made to load it
+    if ssl is not None and isinstance(e, ssl.SSLCertVerificationError):
         why = getattr(e, "verify_message", None) or str(e)
         return f"mqtt: TLS certificate verify failed for {where} (check mqtt.tls.ca_file): {why}"
-    if isinstance(e, ssl.SSLError):
+    if ssl is not None and isinstance(e, ssl.SSLError):
         return f"mqtt: TLS handshake with {where} failed: {e.reason or e} (check mqtt.tls and mqtt.port)"
     if isinstance(e, ConnectionRefusedError):
         return f"mqtt: broker {where} unreachable: connection refused (check mqtt.host/port)"

@@ -105,7 +105,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "hearable": {
         "detector.labels": lambda: list(HEARABLE_LABELS),  # read at load time: the enrolment may add to it
-        "audio.block_s": 0.5,           # 2 capture callbacks a second instead of 20: the work comes in batches
+        "audio.block_s": 0.5,           # 2 capture callbacks a second instead of 4 (one per model block): batches
         "mqtt.enabled": False,          # no network needed; with it on, the outbox queues while it is away
         "mqtt.level_interval_s": 0.0,   # no level messages
         "alerts.earcon.enabled": True,

@@ -57,6 +57,9 @@ class Lifecycle:
         self.notifier = notifier or Notifier()
         wd = self.notifier.watchdog_s
         self.ping_every_s = wd / 2.0 if wd else None
+        if self.ping_every_s is not None and hasattr(listener, "tick_s"):
+            # The loop must come round to ping even while no audio arrives (microphone lost).
+            listener.tick_s = min(listener.tick_s, self.ping_every_s / 2.0)
         self.ready = False
         self.reloads = 0
         self._reload = threading.Event()

@@ -44,6 +44,7 @@ from edge.service.health import Health, trim_heap
 log = logging.getLogger("edge.pipeline")
 
 _EMPTY = np.zeros(0, dtype=np.float32)
+TICK_S = 0.5  # longest sleep of the processing loop without audio (s); see Listener.tick_s
 
 
 def hop_blocks(cfg: Config, block_s: float) -> int:
@@ -73,12 +74,29 @@ def check_labels(cfg: Config, labels: Sequence[str]) -> None:
                 raise ConfigError(f"{cfg.source_file}: detector.{key}.{lab}: unknown label (model labels: {known})")
 
 
-def make_source(cfg: Config, model_rate: int) -> Source:
-    """The source named by ``audio.source``: ``mic`` or an audio file path."""
+#: capture callback (s) when neither ``audio.block_s`` nor the model's block is given
+DEFAULT_CAPTURE_BLOCK_S = 0.05
+
+
+def capture_block_s(cfg: Config, model_block_s: float | None = None) -> float:
+    """Seconds of audio per capture callback: ``audio.block_s``, else the model's block (one callback, one
+    wake-up of the processing thread, per block), else :data:`DEFAULT_CAPTURE_BLOCK_S`."""
+    if cfg.audio.block_s is not None:
+        return cfg.audio.block_s
+    return model_block_s if model_block_s else DEFAULT_CAPTURE_BLOCK_S
+
+
+def make_source(cfg: Config, model_rate: int, model_block_s: float | None = None) -> Source:
+    """The source named by ``audio.source``: ``mic`` or an audio file path.
+
+    ``model_block_s``: the model's block (s, :attr:`~edge.model.contract.ModelContract.block_seconds`),
+    the capture callback's size when ``audio.block_s`` is null.
+    """
     a = cfg.audio
+    block_s = capture_block_s(cfg, model_block_s)
     if a.source == "mic":
-        return MicSource(a.device, a.sample_rate or model_rate, a.channel, a.block_s, a.buffer_s)
-    return FileSource(a.source, a.channel, a.realtime, a.block_s, a.buffer_s)
+        return MicSource(a.device, a.sample_rate or model_rate, a.channel, block_s, a.buffer_s)
+    return FileSource(a.source, a.channel, a.realtime, block_s, a.buffer_s)
 
 
 def load_home(cfg: Config, contract: Any) -> HomeBackground | None:
@@ -182,6 +200,10 @@ class Listener:
         self.mic = "ok"
         # called every loop pass (edge.service.lifecycle: watchdog, reload)
         self.on_tick: Callable[[], None] | None = None
+        # Longest sleep of the loop (s) while no whole block arrives (microphone lost, listening off):
+        # on_tick, the microphone state and status still run this often. With audio, the loop wakes
+        # once per block. edge.service.lifecycle lowers it under a short systemd watchdog.
+        self.tick_s = TICK_S
         self.clips = make_clip_recorder(cfg, self.rate)
         # Privacy switch (set_listening, from Home Assistant): off = the source's samples are dropped
         # before the ring, nothing is inferred or sent.
@@ -207,7 +229,11 @@ class Listener:
     # -- control -----------------------------------------------------------------------
     def stop(self) -> None:
         """Ask :meth:`run` to finish (thread-safe; e.g. from a signal handler)."""
-        self._stop.set()
+        self._stop.set()  # the loop only polls this event (is_set takes no lock)
+        # Wake the loop out of its wait for the next block now. From another thread: stop() may run
+        # in a signal handler on the processing thread itself, at a moment when that thread holds the
+        # ring event's lock (inside wait_for), and taking it here would deadlock.
+        threading.Thread(target=self.source.ring.wake, name="edge-stop", daemon=True).start()
 
     def health(self) -> dict[str, Any]:
         """:meth:`edge.service.health.Health.snapshot` of this run, plus source kind/rate and the active labels."""
@@ -315,14 +341,15 @@ class Listener:
             next_status = time.monotonic() + status_every
             max_read = max(1, int(self.source.sample_rate))  # at most 1 s per step keeps latency low
             # A block cannot be scored before all its samples are in, so reading
-            # less than a block only multiplies per-call overhead (live capture
-            # delivers 50 ms callbacks); latency is unchanged.
+            # less than a block only multiplies per-call overhead; latency is unchanged.
             min_read = max(1, int(self.contract.block_samples * self.source.sample_rate
                                   / self.contract.frontend.sample_rate))
             while not (stop_ev.is_set() or self._stop.is_set()):
                 have = ring.available
-                if 0 < have < min_read and not ring.closed:
-                    stop_ev.wait(min(0.1, (min_read - have) / self.source.sample_rate))
+                if have < min_read and not ring.closed:
+                    # Sleep until a write completes the block (the producer wakes us then, not on
+                    # every write), stop(), the next status, or tick_s: no polling.
+                    ring.wait_for(min_read, max(0.0, min(self.tick_s, next_status - time.monotonic())))
                     have = ring.available
                 if have >= min_read or ring.closed or (stop_ev.is_set() or self._stop.is_set()):
                     start, x = ring.read(max_read)
@@ -334,8 +361,6 @@ class Listener:
                     # else: written as Listening went off; dropped unheard (a gap, like the rest)
                 elif ring.closed:
                     break
-                elif have == 0:
-                    ring.wait(0.1)
                 self._check_mic()
                 if self.on_tick is not None:
                     self.on_tick()
@@ -503,7 +528,8 @@ def detect_file(path: str | Path, cfg: Config | str | Path | None = None,
         cfg = load_config(cfg)
     clf = model if isinstance(model, Classifier) else load_classifier(cfg, model)
     a = cfg.audio
-    source = FileSource(path, channel=a.channel, realtime=False, block_s=a.block_s, buffer_s=a.buffer_s)
+    source = FileSource(path, channel=a.channel, realtime=False, block_s=a.block_s or DEFAULT_CAPTURE_BLOCK_S,
+                        buffer_s=a.buffer_s)
     collect = CollectSink()
     Listener(cfg, clf, [collect, *sinks], source, on_scores=on_scores, on_embedding=on_embedding).run()
     return [e for e in collect.events if e.state == "off"]
