@@ -172,8 +172,12 @@ def discovery_messages(
     sw_version: str,
     qos: int = 1,
     sensitivities: tuple[str, ...] | None = None,
+    taught: tuple[str, ...] = (),
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every discovery ``(topic, payload)`` for one listener; publish retained, payload as JSON.
+
+    ``taught``: names of the sounds taught on this device (``edge enroll``): event types and binary
+    sensors like the labels (no "Detect" switch: they are always on while taught).
 
     Entities: one ``event`` (event types = ``labels``), one ``binary_sensor`` per
     label (``ON``/``OFF`` on ``<base>/<device>/<label>``), a level ``sensor``
@@ -189,14 +193,14 @@ def discovery_messages(
     ev.update(
         {
             "state_topic": topics.event,
-            "event_types": list(labels),
+            "event_types": [*labels, *taught],
             "value_template": EVENT_VALUE_TEMPLATE,
             "qos": qos,
         }
     )
     out.append((f"{prefix}/event/{dev}/sound_event/config", ev))
 
-    for label in labels:
+    for label in (*labels, *taught):
         bs = _common(topics, device, sw_version, f"{dev}_{label}", pretty_label(label), "binary_sensor")
         bs.update(
             {
@@ -305,6 +309,13 @@ def control_messages(
            json_attributes_topic=topics.settings, json_attributes_template="{{ value_json.learning | tojson }}",
            entity_category="diagnostic", icon="mdi:school-outline")
     return out
+
+
+def removal_topics(prefix: str, topics: Topics, names: tuple[str, ...] | list[str]) -> list[str]:
+    """Retained topics to clear (publish an empty retained payload) when taught sounds are removed: each
+    one's binary_sensor discovery config (Home Assistant then deletes the entity) and its state."""
+    dev = topics.device
+    return [t for n in names for t in (f"{prefix}/binary_sensor/{dev}/{n}/config", topics.state(n))]
 
 
 def encode(payload: dict[str, Any]) -> str:

@@ -1,0 +1,241 @@
+"""Teaching a sound (``edge enroll``): from files through the real listener, the stored file, a model change,
+bad input, and Home Assistant discovery of taught sounds against a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from broker import mosquitto  # noqa: F401  (pytest fixture)
+from tinymodel import build_tiny_model
+
+from edge.capture.audiofile import write_wav
+
+ROOT = Path(__file__).resolve().parent.parent
+SR = 16000
+CHIME_HZ = (3000.0, 3600.0)  # the taught sound: two partials no tiny-model label listens to
+
+
+def edge(*args, state: Path, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), STATE_DIRECTORY=str(state))
+    return subprocess.run([sys.executable, "-m", "edge", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env, input=stdin)
+
+
+def noise(n: int, rng: np.random.Generator, dbfs: float = -50.0) -> np.ndarray:
+    return (rng.standard_normal(n) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def tone(freqs: tuple[float, ...], dur: float, dbfs: float = -20.0) -> np.ndarray:
+    t = np.arange(int(dur * SR)) / SR
+    x = sum(np.sin(2 * np.pi * f * t) for f in freqs)
+    ramp = np.minimum(1.0, np.minimum(t, dur - t) / 0.01)
+    x = x * ramp / np.sqrt(np.mean(x * x) + 1e-12) * 10 ** (dbfs / 20)
+    return x.astype(np.float32)
+
+
+def scene(path: Path, total: float, parts: list[tuple[tuple[float, ...], float, float, float]], seed: int) -> Path:
+    """Noise bed of ``total`` s with tones ``(freqs, start, dur, dbfs)`` added."""
+    rng = np.random.default_rng(seed)
+    x = noise(int(total * SR), rng)
+    for freqs, start, dur, dbfs in parts:
+        y = tone(freqs, dur, dbfs)
+        a = int(start * SR)
+        x[a : a + y.shape[0]] += y
+    write_wav(path, x, SR)
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny model with a negative bank built by the real command, five examples of a chime, a stream."""
+    d = tmp_path_factory.mktemp("enrol")
+    model = build_tiny_model(d / "tiny.onnx")
+    # Ordinary sounds for the bank: noise, the labels' tones, other tones, in a homesounds-style manifest.
+    corpus = d / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    rows = ["path,label,fold"]
+    for i, freqs in enumerate([(), (500.0,), (1000.0,), (2000.0,), (700.0, 1400.0), (5000.0,), (250.0,)]):
+        for j in range(3):
+            parts = [(freqs, 0.3 + 0.2 * j, 1.0, -25.0 - 5 * j)] if freqs else []
+            scene(corpus / "audio" / f"n{i}_{j}.wav", 2.0, parts, seed=100 + 10 * i + j)
+            rows.append(f"audio/n{i}_{j}.wav,background,1")
+    (corpus / "manifest.csv").write_text("\n".join(rows) + "\n")
+    r = subprocess.run([sys.executable, "-m", "edge.train.negative_bank", str(model), "--data", str(corpus)],
+                       capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (d / "tiny.negatives.json").is_file()
+    examples = []
+    for k in range(5):  # the chime at different moments, lengths and levels
+        examples.append(scene(d / f"chime{k}.wav", 2.0, [(CHIME_HZ, 0.4 + 0.2 * k, 0.4 + 0.05 * k, -18.0 - 2 * k)],
+                              seed=k))
+    stream = scene(d / "stream.wav", 9.0, [(CHIME_HZ, 1.0, 0.5, -20.0), (CHIME_HZ, 3.5, 0.45, -22.0),
+                                            ((500.0,), 5.0, 0.6, -20.0), (CHIME_HZ, 7.0, 0.5, -24.0)], seed=42)
+    return {"dir": d, "model": model, "stream": stream, **{f"ex{k}": p for k, p in enumerate(examples)}}
+
+
+def _examples(s: dict[str, Path]) -> list[Path]:
+    return [s[f"ex{k}"] for k in range(5)]
+
+
+def test_enrol_from_files_then_the_listener_hears_the_taught_sound(setup, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
+    assert r.returncode == 0, r.stderr
+    assert "taught 'chime' from 5 example(s)" in r.stdout
+    assert "negative bank tiny.negatives.json" in r.stderr  # found next to the model
+    r = edge("detect", setup["stream"], "--model", setup["model"], state=state)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    chimes = [e for e in events if e["label"] == "chime"]
+    assert [round(e["onset"]) for e in chimes] == [1, 4, 7] or len(chimes) == 3, events
+    for e, t in zip(chimes, (1.0, 3.5, 7.0), strict=True):
+        assert abs(e["onset"] - t) <= 0.5 and e["state"] == "off" and 0.0 <= e["score"] <= 1.0
+    # the model's own label still works beside it, and the 500 Hz tone is not the chime
+    assert [e["label"] for e in events if e["label"] != "chime"] == ["low_tone"]
+    r = edge("sounds", "--model", setup["model"], "list", state=state)
+    assert r.returncode == 0 and r.stdout.startswith("chime: 5 examples"), r.stdout
+    r = edge("sounds", "--model", setup["model"], "test", "chime", setup["ex0"], state=state)
+    assert r.returncode == 0 and "chime: heard 1 time(s)" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_file_holds_embeddings_only_never_audio(setup, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
+    assert r.returncode == 0, r.stderr
+    f = state / "taught-sounds.json"
+    doc = json.loads(f.read_text())
+    assert set(doc) == {"format", "model", "sounds", "removed", "center"}
+    s = doc["sounds"]["chime"]
+    assert set(s) == {"examples", "threshold", "k", "dim", "prototypes", "calibration"}
+    import base64
+
+    # k unit vectors of the embedding size, at most 32: no room for the 5 x 2 s of audio (160,000 samples)
+    values = np.frombuffer(base64.b64decode(s["prototypes"]), "<f2")
+    assert values.size == s["k"] * s["dim"] and s["k"] <= 32 and s["dim"] == 64
+    assert np.allclose(np.linalg.norm(values.reshape(s["k"], s["dim"]).astype(np.float32), axis=1), 1.0, atol=1e-2)
+    assert len(doc["center"]) == 64
+    numbers = sum(len(v) if isinstance(v, list) else 0 for v in s["calibration"].values())
+    assert numbers <= 2 * 5  # the examples' regions (start, end) and nothing sample-like
+    assert f.stat().st_size < 20_000
+
+
+def test_sounds_taught_with_another_model_are_set_aside_and_doctor_says_so(setup, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
+    assert r.returncode == 0, r.stderr
+    other = build_tiny_model(tmp_path / "other.onnx", labels=("a_tone", "b_tone", "c_tone"), model_version="o-2")
+    r = edge("detect", setup["stream"], "--model", other, state=state)
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "taught with another model" in lines[0] and "listening without them" in lines[0]
+    labels = [json.loads(x)["label"] for x in r.stdout.splitlines()]
+    assert labels == ["a_tone"]  # keeps listening with the model's own labels
+    r = edge("doctor", "--model", other, "--listen", "0.1", state=state)
+    fail = [x for x in r.stdout.splitlines() if x.startswith("FAIL  model")]
+    assert r.returncode == 1 and fail and "taught with another model" in fail[0], r.stdout
+    r = edge("doctor", "--model", setup["model"], "--listen", "0.1", state=state)
+    assert "taught sounds: chime" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("case", ["silence", "corrupt", "unknown_name_remove", "unknown_name_test", "bad_name",
+                                  "corrupt_taught_file"])
+def test_bad_input_is_one_line_and_exit_2(setup, tmp_path: Path, case: str) -> None:
+    state = tmp_path / "state"
+    m = setup["model"]
+    if case == "silence":
+        quiet = tmp_path / "quiet.wav"
+        write_wav(quiet, noise(2 * SR, np.random.default_rng(0)), SR)  # steady noise: nothing stands out
+        r = edge("enroll", "chime", "--model", m, "--source", setup["ex0"], quiet, state=state)
+        want = f"{quiet}: no sound found above the clip's noise floor"
+    elif case == "corrupt":
+        bad = tmp_path / "bad.wav"
+        bad.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+        r = edge("enroll", "chime", "--model", m, "--source", bad, state=state)
+        want = str(bad)
+    elif case == "bad_name":
+        r = edge("enroll", "Door Bell!", "--model", m, "--source", setup["ex0"], state=state)
+        want = "sound name 'Door Bell!': expected lower-case letters"
+    else:
+        r0 = edge("enroll", "chime", "--model", m, "--source", *_examples(setup), state=state)
+        assert r0.returncode == 0, r0.stderr
+        if case == "unknown_name_remove":
+            r = edge("sounds", "--model", m, "remove", "doorbell", state=state)
+            want = "no taught sound 'doorbell' (taught: chime)"
+        elif case == "unknown_name_test":
+            r = edge("sounds", "--model", m, "test", "doorbell", setup["stream"], state=state)
+            want = "no taught sound 'doorbell' (taught: chime)"
+        else:
+            (state / "taught-sounds.json").write_text('{"format": "edge-taught-sounds-1", "model": 3}')
+            r = edge("detect", setup["stream"], "--model", m, state=state)
+            want = "detector.taught_sounds"
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edge: ") and want in lines[0], r.stderr
+
+
+def test_remove_forgets_the_sound(setup, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
+    assert r.returncode == 0, r.stderr
+    r = edge("sounds", "--model", setup["model"], "remove", "chime", state=state)
+    assert r.returncode == 0, r.stderr
+    r = edge("detect", setup["stream"], "--model", setup["model"], state=state)
+    assert [json.loads(x)["label"] for x in r.stdout.splitlines()] == ["low_tone"]
+    assert json.loads((state / "taught-sounds.json").read_text())["removed"] == ["chime"]
+
+
+def test_discovery_adds_and_removes_the_entities_of_a_taught_sound(mosquitto, tmp_path: Path) -> None:  # noqa: F811
+    import paho.mqtt.client as mqtt
+    from mqtt_driver import make_config, make_contract
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge.publish.mqtt import MqttPublisher
+
+    cfg = make_config(mosquitto.port, tmp_path / "o.sqlite")
+    pub = MqttPublisher(cfg, make_contract())
+    pub.taught(("chime",), ())
+    pub.start()
+    cfg_topic = "homeassistant/binary_sensor/testdev/chime/config"
+    ev_topic = "homeassistant/event/testdev/sound_event/config"
+
+    def retained() -> dict[str, bytes]:
+        got: dict[str, bytes] = {}
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}")
+        c.on_message = lambda _c, _u, msg: got.__setitem__(msg.topic, bytes(msg.payload))
+        c.connect("127.0.0.1", mosquitto.port)
+        c.subscribe("homeassistant/#")
+        c.subscribe("homesound/testdev/#")
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            c.loop(0.05)
+        c.disconnect()
+        return got
+
+    try:
+        deadline = time.monotonic() + 10
+        got: dict[str, bytes] = {}
+        while time.monotonic() < deadline and cfg_topic not in got:
+            got = retained()
+        assert cfg_topic in got, sorted(got)
+        sensor = json.loads(got[cfg_topic])
+        assert sensor["state_topic"] == "homesound/testdev/chime" and sensor["name"] == "Chime"
+        assert "chime" in json.loads(got[ev_topic])["event_types"]
+        assert got.get("homesound/testdev/chime") == b"OFF"
+        pub.taught((), ("chime",))  # edge sounds remove chime, then a reload
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and cfg_topic in got:
+            got = retained()
+        assert cfg_topic not in got and "homesound/testdev/chime" not in got  # empty retained payloads: deleted
+        assert "chime" not in json.loads(got[ev_topic])["event_types"]
+        assert "homeassistant/binary_sensor/testdev/speech/config" in got  # the model's own stay
+    finally:
+        pub.close()
