@@ -239,3 +239,45 @@ def test_discovery_adds_and_removes_the_entities_of_a_taught_sound(mosquitto, tm
         assert "homeassistant/binary_sensor/testdev/speech/config" in got  # the model's own stay
     finally:
         pub.close()
+
+
+@pytest.mark.skipif(not all(__import__("shutil").which(t) for t in ("pulseaudio", "paplay", "pactl")),
+                    reason="needs PulseAudio (apt: pulseaudio, libasound2-plugins, libportaudio2)")
+def test_enrol_from_the_microphone_press_enter_then_the_sound(setup, tmp_path: Path) -> None:
+    from test_mic_pulseaudio import pulse as pulse_fixture
+
+    gen = pulse_fixture.__wrapped__(tmp_path)  # the real PulseAudio of the microphone tests, null sink
+    env = next(gen)
+    try:
+        state = tmp_path / "state"
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("audio:\n  device: pulse\n")
+        clip = scene(tmp_path / "play.wav", 1.2, [(CHIME_HZ, 0.3, 0.5, -12.0)], seed=7)
+        p = subprocess.Popen([sys.executable, "-m", "edge", "enroll", "chime", "--source", "mic", "--examples", "2",
+                              "--seconds", "1.5", "--model", str(setup["model"]), "--config", str(cfg)],
+                             env=dict(env, PYTHONPATH=str(ROOT), STATE_DIRECTORY=str(state)), cwd=ROOT,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdin is not None and p.stderr is not None
+        asked, err = 0, []
+        deadline = time.monotonic() + 60
+        while asked < 2 and time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if not line:
+                break
+            err.append(line)
+            if "press Enter, then make the sound" in line:
+                asked += 1
+                p.stdin.write("\n")
+                p.stdin.flush()
+                time.sleep(0.1)
+                subprocess.run(["paplay", "--device=edge_null", str(clip)], env=env, check=True, timeout=20)
+        out, rest = p.communicate(timeout=60)
+        err.append(rest)
+        assert p.returncode == 0, "".join(err)[-3000:]
+        assert asked == 2 and "taught 'chime' from 2 example(s)" in out
+        assert "warning: only 2 example(s)" in "".join(err)  # too few: said, still taught
+        r = edge("detect", setup["stream"], "--model", setup["model"], state=state)
+        assert r.returncode == 0, r.stderr
+        assert len([x for x in r.stdout.splitlines() if json.loads(x)["label"] == "chime"]) >= 2, r.stdout
+    finally:
+        gen.close()

@@ -161,12 +161,14 @@ def replay(contract: Any, settings: Any, sounds: Any, hops: Hops) -> list[tuple[
 def score(names: Sequence[str], ref: dict[str, list], est: dict[str, list], bg_est: dict[str, list],
           bg_hours: float) -> dict[str, dict[str, float]]:
     res = event_based(ref, est, labels=list(names), t_collar=0.5)
+    onset = event_based(ref, est, labels=list(names), t_collar=0.5, evaluate_offset=False)
     out = {}
     for n in names:
-        c = res.class_wise[n]
+        c, o = res.class_wise[n], onset.class_wise[n]
         fa = sum(1 for evs in bg_est.values() for e in evs if e[2] == n)
         out[n] = {"recall": round(c.recall, 3), "precision": round(c.precision, 3), "n_ref": int(c.Nref),
-                  "n_sys": int(c.Nsys), "false_alarms": fa, "fa_per_hour": round(fa / max(bg_hours, 1e-9), 2)}
+                  "n_sys": int(c.Nsys), "recall_onset": round(o.recall, 3), "precision_onset": round(o.precision, 3),
+                  "false_alarms": fa, "fa_per_hour": round(fa / max(bg_hours, 1e-9), 2)}
     return out
 
 
@@ -204,6 +206,23 @@ def teach_all(clf: Any, train: dict[str, list[Path]], n_examples: int, use_bank:
     return with_bank, no_bank, used
 
 
+#: other thresholds from the same calibration figures, to show the trade-off (not how `edge enroll` sets it)
+SWEEP = ("neg_p999", "neg_p99")
+
+
+def sweep(sounds: Any) -> list[tuple[str, Any]]:
+    """Copies of ``sounds`` whose thresholds are another of their calibration figures (:data:`SWEEP`)."""
+    from edge.detect.taught import TaughtSound, TaughtSounds
+
+    out = []
+    for key in SWEEP:
+        s = TaughtSounds(sounds.model, {n: TaughtSound(t.prototypes, t.examples, float(t.calibration[key]),
+                                                       t.calibration) for n, t in sounds.sounds.items()},
+                         sounds.center)
+        out.append((f"bank@{key.removeprefix('neg_')}", s))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edge.evaluate.enrol", description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a model trained without the kinds (its bank next to it)")
@@ -216,12 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes-per-kind", type=int, default=8)
     ap.add_argument("--background-hours", type=float, default=1.0)
     ap.add_argument("--yamnet", action="store_true", help="also the YAMNet + nearest-prototype baseline")
+    ap.add_argument("--min-overlap", type=float, help="experiment: edge.service.enrolment.MIN_OVERLAP")
     a = ap.parse_args(argv)
     from edge.detect.settings import for_model
     from edge.model.classifier import Classifier
     from edge.service.config import load_config
 
     t0 = time.time()
+    if a.min_overlap is not None:
+        from edge.service import enrolment
+
+        enrolment.MIN_OVERLAP = a.min_overlap
     data, out = Path(a.data), Path(a.out)
     train, test, bg = gather(data, a.kinds, a.train_folds, a.test_fold)
     print(f"kinds {', '.join(a.kinds)}; held-out clips per kind: {', '.join(str(len(v)) for v in test.values())}; "
@@ -240,20 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     hops = {w: record(clf, base, w) for w in [*scenes, *backs]}
     bg_hours = sum(float(h.times[-1, 1]) for w, h in hops.items() if w in backs) / 3600.0
     ref = {str(w): _ref(w) for w in scenes}
-    results: dict[str, Any] = {"model": str(a.model), "kinds": a.kinds, "examples": used,
+    results: dict[str, Any] = {"model": str(a.model), "kinds": a.kinds, "example_files": used,
                                "background_hours": round(bg_hours, 3), "scenes": len(scenes),
                                "events": sum(len(v) for v in ref.values())}
-    for point, sounds in (("bank", with_bank), ("examples", no_bank)):
+    for point, sounds in (("bank", with_bank), ("examples", no_bank), *sweep(with_bank)):
         est = {str(w): replay(clf.contract, settings, sounds, hops[w]) for w in scenes}
         bg_est = {str(w): replay(clf.contract, settings, sounds, hops[w]) for w in backs}
-        results[point] = score(sounds.names, ref, est, bg_est, bg_hours)
+        results.setdefault("points", {})[point] = score(sounds.names, ref, est, bg_est, bg_hours)
     if a.yamnet:
         from edge.evaluate.enrol_yamnet import run_yamnet
 
         negatives = [Path(r["_root"]) / r["path"] for c in CORPORA for r in _rows(data, c)
                      if int(r["fold"]) in a.train_folds and (r.get("category") or "") not in a.kinds]
-        results["yamnet"] = run_yamnet(negatives, train, scenes, backs, a.examples,
-                                       lambda names, est, bg, hours: score(names, ref, est, bg, hours))
+        results["points"].update(run_yamnet(negatives, train, scenes, backs, a.examples,
+                                  lambda names, est, bg, hours: score(names, ref, est, bg, hours), sweep))
     results["seconds"] = round(time.time() - t0, 1)
     (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     print_table(results)
@@ -261,17 +285,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    pts = [p for p in ("bank", "examples", "yamnet") if p in results]
+    pts = results["points"]
+    names = list(pts["bank"])
     print(f"leave-categories-out enrolment, {results['scenes']} scenes ({results['events']} events), "
-          f"{results['background_hours']:.2f} h of background; 500 ms collar")
-    print("kind".ljust(18) + "".join(f"{p + ': R / P / FA/h':>28}" for p in pts))
-    for n in results["bank"]:
-        row = n.ljust(18)
-        for p in pts:
-            r = results[p].get(n)
-            row += f"{r['recall']:>12.2f} / {r['precision']:.2f} / {r['fa_per_hour']:>5.1f}" if r else " " * 28
+          f"{results['background_hours']:.2f} h of background; 500 ms collar (R / P: onset and offset; "
+          "onset only in results.json)")
+    print("operating point".ljust(22) + "".join(f"{n[:16]:>22}" for n in names))
+    print(" " * 22 + "".join(f"{'R / P / FA/h':>22}" for _ in names))
+    for p, per in pts.items():
+        row = p.ljust(22)
+        for n in names:
+            r = per.get(n)
+            row += f"{r['recall']:>9.2f} / {r['precision']:.2f} / {r['fa_per_hour']:>5.1f}" if r else " " * 22
         print(row)
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -71,10 +71,11 @@ def example(y: YamnetEmbedder, path: Path) -> Any:
 
 
 def run_yamnet(negatives: Sequence[Path], train: dict[str, list[Path]], scenes: Sequence[Path],
-               backs: Sequence[Path], n_examples: int, score: Callable[..., dict[str, dict[str, float]]]
-               ) -> dict[str, dict[str, float]]:
-    """The baseline's results per taught sound, scored by ``score(names, est, bg_est, hours)``; ``negatives``:
-    the clips its bank is built from."""
+               backs: Sequence[Path], n_examples: int, score: Callable[..., dict[str, dict[str, float]]],
+               sweep: Callable[[Any], list[tuple[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """The baseline's results ``{operating point: {taught sound: figures}}``, scored by
+    ``score(names, est, bg_est, hours)``; ``negatives``: the clips its bank is built from; ``sweep``: the other
+    operating points."""
     from edge.detect.chain import taught_settings
     from edge.detect.detector import Detector
     from edge.detect.settings import DetectorConfig, resolve
@@ -107,11 +108,12 @@ def run_yamnet(negatives: Sequence[Path], train: dict[str, list[Path]], scenes: 
         print(f"  yamnet {kind}: threshold {thr:.3f} ({fig})", file=sys.stderr)
     contract = SimpleNamespace(window_blocks=2, block_seconds=HOP_S)
     base = resolve(DetectorConfig(), ("x",))
-    scorer = TaughtScorer(sounds)
+    embedded = {w: y.embed(read_mono(w, SAMPLE_RATE)) for w in [*scenes, *backs]}
 
-    def stream(wav: Path) -> list[tuple[float, float, str]]:
-        e = y.embed(read_mono(wav, SAMPLE_RATE))
-        det = Detector(sounds.names, taught_settings(base, sounds, contract))  # type: ignore[arg-type]
+    def stream(point: Any, wav: Path) -> list[tuple[float, float, str]]:
+        scorer = TaughtScorer(point)
+        e = embedded[wav]
+        det = Detector(point.names, taught_settings(base, point, contract))  # type: ignore[arg-type]
         evs = []
         for i in range(e.shape[0]):
             s0 = i * HOP_S + HOP_S  # the patch's newest 0.48 s
@@ -119,7 +121,10 @@ def run_yamnet(negatives: Sequence[Path], train: dict[str, list[Path]], scenes: 
         evs += det.flush()
         return [(v.onset, float(v.offset or v.onset), v.label) for v in evs if v.state == "off"]
 
-    est = {str(w): stream(w) for w in scenes}
-    bg_est = {str(w): stream(w) for w in backs}
-    hours = sum(read_mono(w, SAMPLE_RATE).shape[0] for w in backs) / SAMPLE_RATE / 3600.0
-    return score(sounds.names, est, bg_est, hours)
+    hours = sum(embedded[w].shape[0] for w in backs) * HOP_S / 3600.0
+    out = {}
+    for name, point in (("yamnet", sounds), *((f"yamnet {n}", p) for n, p in sweep(sounds))):
+        est = {str(w): stream(point, w) for w in scenes}
+        bg_est = {str(w): stream(point, w) for w in backs}
+        out[name] = score(point.names, est, bg_est, hours)
+    return out

@@ -46,6 +46,8 @@ from edge.model.prototypes import unit_rows
 
 #: windows kept per example
 PER_EXAMPLE = 6
+#: a window is kept when it holds at least this fraction of the sound's blocks (at most a window's worth)
+MIN_OVERLAP = 0.5
 #: dB a block must stand above the clip's noise floor to belong to the sound
 ABOVE_FLOOR_DB = 6.0
 #: blocks more than this below the loudest are not part of the sound
@@ -139,7 +141,7 @@ def example_from_audio(clf: Classifier, x: np.ndarray, where: str) -> Example:
     _, emb = clf.score_frames(logmel(xx.astype(np.float32), c.frontend), pad_to_window=True)
     ends = np.arange(emb.shape[0]) + W - 1  # the newest block of each window
     overlap = np.minimum(ends, b) - np.maximum(ends - W + 1, a) + 1
-    need = math.ceil(0.5 * min(W, b - a + 1))
+    need = max(1, math.ceil(MIN_OVERLAP * min(W, b - a + 1) - 1e-9))
     keep = np.flatnonzero(overlap >= need)
     if keep.size == 0:
         raise EnrolError(f"{where}: no sound found (no window of the model holds it)")
@@ -191,6 +193,7 @@ def calibrate(examples: list[Example], bank: NegativeBank | None, k: int = 2,
         neg_all = np.max(centred(bank.vectors, center) @ P.T, axis=1)
         neg = float(neg_all.max())
         figures.update(neg_max=round(neg, 4), neg_p99=round(float(np.percentile(neg_all, 99)), 4),
+                       neg_p999=round(float(np.percentile(neg_all, 99.9)), 4),
                        bank_windows=int(bank.vectors.shape[0]))
         thr = neg + NEG_FRACTION * (pos - neg) if pos > neg else neg + 0.01
         figures["method"] = "leave-one-out and negative bank"

@@ -499,9 +499,13 @@ class Listener:
         order = np.argsort(scores)[::-1][:3]
         top = [(c.labels[i], round(float(scores[i]), 4)) for i in order]
         ts = self.chain.last_taught_scores
-        if ts.size:  # taught sounds compete for the top 3 like labels
-            top = sorted(top + [(n, round(float(v), 4)) for n, v in zip(self.chain.taught_names, ts, strict=True)],
-                         key=lambda t: -t[1])[:3]
+        if ts.size and self.chain.taught is not None:
+            # A taught sound's score is a similarity (unrelated sounds score 0.5-0.8 too): it joins the top 3
+            # only while at or above its threshold.
+            thr = self.chain.taught.thresholds
+            heard = [(n, round(float(v), 4)) for n, v in zip(self.chain.taught_names, ts, strict=True) if v >= thr[n]]
+            if heard:
+                top = sorted(top + heard, key=lambda t: -t[1])[:3]
         for s in self.sinks:
             s.level(dbfs, top, end)
 

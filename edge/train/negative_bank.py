@@ -62,10 +62,13 @@ def farthest_points(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def build(model: str | Path, manifests: Sequence[str | Path], folds: Sequence[int] | None,
           max_vectors: int = 1536, exclude_categories: Sequence[str] = (), per_clip: int = 8,
-          seed: int = 0) -> NegativeBank:
+          seed: int = 0, licence: str = "all") -> NegativeBank:
     """The bank of ``model`` from the clips of ``folds`` (None: all) of ``manifests``, leaving out clips whose
     ``category`` column is in ``exclude_categories`` (leave-categories-out evaluations)."""
+    from edge.corpus.licences import check_filter, licence_allows
     from edge.corpus.manifest import read_rows
+
+    check_filter(licence)
 
     clf = Classifier(model)
     paths = []
@@ -78,6 +81,8 @@ def build(model: str | Path, manifests: Sequence[str | Path], folds: Sequence[in
                 continue
             if (row.get("category") or "") in exclude_categories:
                 continue
+            if not licence_allows(row.get("license") or "", licence):
+                continue
             paths.append(mp.parent / row["path"])
     x = clip_windows(clf, paths, per_clip)
     mean = x.mean(axis=0)
@@ -85,7 +90,7 @@ def build(model: str | Path, manifests: Sequence[str | Path], folds: Sequence[in
     keep = farthest_points(centred(x, mean), min(max_vectors, MAX_VECTORS), seed)
     source = {"clips": len(paths), "windows_seen": int(x.shape[0]), "folds": list(folds) if folds else "all",
               "manifests": [Path(m).name for m in manifests], "excluded_categories": list(exclude_categories),
-              "selection": "farthest-point"}
+              "selection": "farthest-point", "licence": licence}
     return NegativeBank(x[keep], fingerprint(clf.contract), source, mean)
 
 
@@ -96,11 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, nargs="*", help="folds to take clips from (default: all)")
     ap.add_argument("--max-vectors", type=int, default=1536, help=f"windows kept (at most {MAX_VECTORS})")
     ap.add_argument("--exclude-category", nargs="*", default=[], help="manifest categories to leave out")
+    ap.add_argument("--licence", default="all", help="'commercial': only clips whose licence allows commercial use")
     ap.add_argument("--out", help="default: next to the model, <stem>.negatives.json")
     a = ap.parse_args(argv)
-    bank = build(a.model, a.data, a.folds, a.max_vectors, a.exclude_category)
+    from edge.core.errors import EdgeError
+
     out = Path(a.out) if a.out else bank_path(a.model)
-    bank.save(out)
+    try:
+        bank = build(a.model, a.data, a.folds, a.max_vectors, a.exclude_category, licence=a.licence)
+        bank.save(out)
+    except (EdgeError, ValueError, OSError) as e:
+        print(f"edge: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {out}: {bank.vectors.shape[0]} windows of {bank.source['windows_seen']} from "
           f"{bank.source['clips']} clips, {bank.nbytes} bytes int8 ({out.stat().st_size} bytes on disk)",
           file=sys.stderr)
