@@ -281,3 +281,50 @@ def test_enrol_from_the_microphone_press_enter_then_the_sound(setup, tmp_path: P
         assert len([x for x in r.stdout.splitlines() if json.loads(x)["label"] == "chime"]) >= 2, r.stdout
     finally:
         gen.close()
+
+
+def test_a_running_listener_hears_a_sound_taught_meanwhile_after_a_reload(setup, tmp_path: Path) -> None:
+    import signal
+
+    state = tmp_path / "state"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("detector: {release_s: 0.1}\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), STATE_DIRECTORY=str(state))
+    p = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(cfg), "--source", str(setup["stream"]),
+                          "--realtime", "--model", str(setup["model"])], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
+        assert r.returncode == 0, r.stderr
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "configuration reloaded" in err, err
+    chimes = [json.loads(x) for x in out.splitlines() if '"chime"' in x]
+    onsets = [round(e["onset"], 1) for e in chimes if e["state"] == "on"]
+    # the stream plays in real time: the chimes at 3.5 s and 7.0 s come after the reload
+    assert any(abs(t - 3.5) <= 0.5 for t in onsets) and any(abs(t - 7.0) <= 0.5 for t in onsets), out
+    assert len([e for e in chimes if e["state"] == "off"]) == len(onsets)
+
+
+def test_warnings_for_copies_of_one_recording_a_faint_sound_and_no_bank(setup, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *([setup["ex0"]] * 4), state=state)
+    assert r.returncode == 0, r.stderr
+    assert "warning: the examples are nearly identical" in r.stderr
+    faint = scene(tmp_path / "faint.wav", 2.0, [(CHIME_HZ, 0.5, 0.5, -42.0)], seed=3)  # ~8 dB above the noise
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup)[:2], faint, state=state)
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {faint}: the sound is only" in r.stderr and "nearly identical" not in r.stderr
+    # a model without a bank next to it: calibrated from the examples alone, said in one line
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes(setup["model"].read_bytes())
+    r = edge("enroll", "chime", "--model", bare, "--source", *_examples(setup), state=tmp_path / "s2")
+    assert r.returncode == 0, r.stderr
+    said = [x for x in r.stderr.splitlines() if "negative bank" in x]
+    assert len(said) == 1 and "threshold from the examples alone" in said[0], r.stderr
+    assert "(leave-one-out only (no negative bank))" in r.stdout
