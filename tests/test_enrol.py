@@ -328,3 +328,63 @@ def test_warnings_for_copies_of_one_recording_a_faint_sound_and_no_bank(setup, t
     said = [x for x in r.stderr.splitlines() if "negative bank" in x]
     assert len(said) == 1 and "threshold from the examples alone" in said[0], r.stderr
     assert "(leave-one-out only (no negative bank))" in r.stdout
+
+
+def test_teaching_from_home_assistant_text_and_button_over_a_real_broker(setup, mosquitto, tmp_path: Path,  # noqa: F811
+                                                                          monkeypatch) -> None:  # noqa: ANN001
+    import threading
+
+    from broker import Subscriber, publish_once
+
+    from edge.capture.sources import FileSource
+    from edge.model.classifier import Classifier
+    from edge.publish.mqtt import MqttPublisher
+    from edge.service.config import parse_config
+    from edge.service.lifecycle import Lifecycle
+    from edge.service.listener import Listener
+    from edge.service.remote import RemoteControl
+    from edge.service.systemd import Notifier
+
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    chimes = [1.0, 4.5, 7.5, 10.5]
+    wav = scene(tmp_path / "room.wav", 13.0, [(CHIME_HZ, t, 0.5, -20.0) for t in chimes], seed=11)
+    cfg = parse_config({"detector": {"release_s": 0.1},
+                        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": mosquitto.port, "device_id": "tch",
+                                 "status_interval_s": 60.0, "level_interval_s": 0.0, "reconnect_min_s": 0.05},
+                        "outbox": {"path": str(tmp_path / "o.sqlite")}})
+    clf = Classifier(setup["model"])
+    control = RemoteControl(cfg, clf.contract, tmp_path / "ha-settings.json")
+    pub = MqttPublisher(cfg, clf.contract)
+    src = FileSource(wav, realtime=True)
+    listener = Listener(control.overlay(cfg), clf, [pub, control.sink], src)
+    control.attach(listener)
+    Lifecycle(listener, None, Notifier({}), control=control)
+    root, disc = "homesound/tch", "homeassistant"
+    sub = Subscriber(mosquitto.host, mosquitto.port, "#").start()
+    run = threading.Thread(target=listener.run, name="processing")
+    run.start()
+    try:
+        assert sub.wait_for(lambda ms: any(m.topic == f"{root}/settings" for m in ms), 10)
+        assert sub.wait_for(lambda ms: any(m.topic == f"{disc}/text/tch/teach_name/config" for m in ms), 5)
+        assert sub.wait_for(lambda ms: any(m.topic == f"{disc}/button/tch/teach/config" for m in ms), 5)
+        publish_once(mosquitto.host, mosquitto.port, f"{root}/set/teach_name", "chime")
+        publish_once(mosquitto.host, mosquitto.port, f"{root}/set/teach", "3")  # listens ~0.5-3.5 s: the 1.0 s chime
+
+        def taught(ms: list) -> bool:
+            return any(m.topic == f"{root}/settings" and json.loads(m.payload)["teaching"]["examples"] == 1
+                       for m in ms)
+
+        assert sub.wait_for(taught, 10), [m.payload for m in sub.on(f"{root}/settings")][-3:]
+        t_taught = time.monotonic()
+        assert sub.wait_for(lambda ms: any(m.topic == f"{disc}/binary_sensor/tch/chime/config" and m.payload
+                                           for m in ms), 5)
+        assert (tmp_path / "state" / "taught-sounds.json").is_file()
+        run.join(30)  # the file ends
+        heard = [json.loads(m.payload) for m in sub.on(f"{root}/event") if m.t > t_taught]
+        onsets = [e["onset"] for e in heard if e["label"] == "chime" and e["state"] == "on"]
+        later = [t for t in chimes if t > 5.0]
+        assert all(any(abs(o - t) <= 0.5 for o in onsets) for t in later), onsets
+    finally:
+        listener.stop()
+        run.join(10)
+        sub.stop()

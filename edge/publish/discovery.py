@@ -275,7 +275,9 @@ def control_messages(
     (``<root>/set/sensitivity``), a ``button`` "Learn this room's background"
     (``<root>/set/learn_background``), a ``number`` "Background learning time" in s
     (``<root>/set/learn_seconds``) and a diagnostic ``sensor`` "Background learning"
-    (``idle``/``learning``, progress as attributes).
+    (``idle``/``learning``, progress as attributes); a ``text`` "Sound to teach" (``<root>/set/teach_name``), a
+    ``button`` "Teach it (one example)" (``<root>/set/teach``: the next seconds of audio are one example of
+    that sound) and a diagnostic ``sensor`` "Teaching" (``idle``/``listening``, name and examples as attributes).
     """
     dev = topics.device
     out: list[tuple[str, dict[str, Any]]] = []
@@ -304,6 +306,16 @@ def control_messages(
            state_topic=topics.settings, value_template="{{ value_json.learn_seconds }}", min=lo, max=hi, step=10,
            mode="box", unit_of_measurement="s", device_class="duration", entity_category="config",
            icon="mdi:timer-outline", qos=qos)
+    entity("text", "teach_name", "Sound to teach", command_topic=topics.command("teach_name"),
+           state_topic=topics.settings, value_template="{{ value_json.teaching.name or '' }}", min=0, max=40,
+           pattern="^([a-z][a-z0-9_]{0,39})?$", mode="text", entity_category="config", icon="mdi:tag-plus-outline",
+           qos=qos)
+    entity("button", "teach", "Teach it (one example)", command_topic=topics.command("teach"), payload_press="PRESS",
+           entity_category="config", icon="mdi:ear-hearing", qos=qos)
+    entity("sensor", "teaching", "Teaching", state_topic=topics.settings,
+           value_template="{{ value_json.teaching.state }}", device_class="enum", options=["idle", "listening"],
+           json_attributes_topic=topics.settings, json_attributes_template="{{ value_json.teaching | tojson }}",
+           entity_category="diagnostic", icon="mdi:ear-hearing")
     entity("sensor", "background_learning", "Background learning", state_topic=topics.settings,
            value_template="{{ value_json.learning.state }}", device_class="enum", options=list(LEARN_STATES),
            json_attributes_topic=topics.settings, json_attributes_template="{{ value_json.learning | tojson }}",

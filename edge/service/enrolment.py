@@ -152,6 +152,24 @@ def example_from_audio(clf: Classifier, x: np.ndarray, where: str) -> Example:
                    peak, floor)
 
 
+def example_from_hops(embeddings: np.ndarray, levels: np.ndarray, window_hops: int, hop_s: float,
+                      where: str) -> Example:
+    """The sound in a run of a listener's hops: their window embeddings ``(n, dim)`` and levels ``(n,)`` dBFS
+    (each hop's own audio), a window spanning ``window_hops`` hops of ``hop_s`` s (teaching from Home Assistant,
+    while the listener keeps listening: no audio is kept, only what the hops gave)."""
+    a, b, peak, floor = find_sound(np.asarray(levels, np.float64), where)
+    W = max(1, int(window_hops))
+    ends = np.arange(embeddings.shape[0])  # hop i's window ends with hop i's own audio
+    overlap = np.minimum(ends, b) - np.maximum(ends - W + 1, a) + 1
+    keep = np.flatnonzero(overlap >= max(1, math.ceil(MIN_OVERLAP * min(W, b - a + 1) - 1e-9)))
+    if keep.size == 0:
+        raise EnrolError(f"{where}: no sound found (no window of the model holds it)")
+    if keep.size > PER_EXAMPLE:
+        keep = keep[np.linspace(0, keep.size - 1, PER_EXAMPLE).round().astype(int)]
+    return Example(where, unit_rows(np.asarray(embeddings, np.float32)[keep]), (a * hop_s, (b + 1) * hop_s),
+                   peak, floor)
+
+
 def example_from_file(clf: Classifier, path: str | Path) -> Example:
     from edge.capture.audiofile import read_mono
 
