@@ -223,6 +223,26 @@ def sweep(sounds: Any) -> list[tuple[str, Any]]:
     return out
 
 
+def hop_cost(clf: Any, sounds: Any, n: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Microseconds per hop of scoring the taught sounds, beside one model inference, measured together."""
+    from edge.detect.taught import TaughtScorer
+
+    c = clf.contract
+    rng = np.random.default_rng(seed)
+    blocks = rng.normal(-6.0, 2.0, (64, c.block_frames, c.frontend.n_mels)).astype(np.float32)
+    embs = rng.normal(0.0, 1.0, (64, c.embedding_dim)).astype(np.float32)
+    scorer = TaughtScorer(sounds)
+    t0 = time.perf_counter()
+    for i in range(n):
+        clf.push_block(blocks[i % 64])
+    t1 = time.perf_counter()
+    for i in range(n):
+        scorer.scores(embs[i % 64])
+    t2 = time.perf_counter()
+    return {"model_block_us": round(1e6 * (t1 - t0) / n, 1), "taught_scores_us": round(1e6 * (t2 - t1) / n, 1),
+            "prototypes": int(scorer.P.shape[0]), "sounds": len(scorer.names)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edge.evaluate.enrol", description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a model trained without the kinds (its bank next to it)")
@@ -236,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--background-hours", type=float, default=1.0)
     ap.add_argument("--yamnet", action="store_true", help="also the YAMNet + nearest-prototype baseline")
     ap.add_argument("--min-overlap", type=float, help="experiment: edge.service.enrolment.MIN_OVERLAP")
+    ap.add_argument("--cost-only", action="store_true", help="teach, then print the per-hop cost only")
     a = ap.parse_args(argv)
     from edge.detect.settings import for_model
     from edge.model.classifier import Classifier
@@ -250,11 +271,17 @@ def main(argv: list[str] | None = None) -> int:
     train, test, bg = gather(data, a.kinds, a.train_folds, a.test_fold)
     print(f"kinds {', '.join(a.kinds)}; held-out clips per kind: {', '.join(str(len(v)) for v in test.values())}; "
           f"background clips {len(bg)}", file=sys.stderr)
-    scenes, backs = make_streams(out, test, bg, a.scenes_per_kind, a.background_hours)
     clf = Classifier(a.model)
     with_bank, no_bank, used = teach_all(clf, train, a.examples)
+    out.mkdir(parents=True, exist_ok=True)
     with_bank.save(out / "taught-with-bank.json")
     no_bank.save(out / "taught-examples-only.json")
+    cost = hop_cost(clf, with_bank)
+    print(f"per hop: one model block {cost['model_block_us']:.1f} us, scoring {cost['sounds']} taught sounds "
+          f"({cost['prototypes']} prototypes) {cost['taught_scores_us']:.1f} us (same run)")
+    if a.cost_only:
+        return 0
+    scenes, backs = make_streams(out, test, bg, a.scenes_per_kind, a.background_hours)
     plain = load_config(None, {"model.path": a.model})
     settings = for_model(plain.detector, clf.contract)
     base = dataclasses.replace(plain, detector=dataclasses.replace(plain.detector, taught_sounds=None))
@@ -265,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     bg_hours = sum(float(h.times[-1, 1]) for w, h in hops.items() if w in backs) / 3600.0
     ref = {str(w): _ref(w) for w in scenes}
     results: dict[str, Any] = {"model": str(a.model), "kinds": a.kinds, "example_files": used,
-                               "background_hours": round(bg_hours, 3), "scenes": len(scenes),
+                               "background_hours": round(bg_hours, 3), "scenes": len(scenes), "hop_cost": cost,
                                "events": sum(len(v) for v in ref.values())}
     for point, sounds in (("bank", with_bank), ("examples", no_bank), *sweep(with_bank)):
         est = {str(w): replay(clf.contract, settings, sounds, hops[w]) for w in scenes}
