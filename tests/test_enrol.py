@@ -388,3 +388,37 @@ def test_teaching_from_home_assistant_text_and_button_over_a_real_broker(setup, 
         listener.stop()
         run.join(10)
         sub.stop()
+
+
+def test_the_home_background_holds_back_a_taught_onset_that_sounds_like_this_home() -> None:
+    """The chain's gate for taught sounds (real EventChain, vectors made up): an onset each of whose hops is
+    closer to a learnt background window than to the taught prototypes is dropped with its offset."""
+    from mqtt_driver import make_contract
+
+    from edge.detect.chain import EventChain
+    from edge.detect.home_background import HomeBackground
+    from edge.detect.settings import DetectorConfig, resolve
+    from edge.detect.taught import TaughtSound, TaughtSounds
+
+    c = make_contract()
+    dim = c.embedding_dim
+    proto = np.eye(dim, dtype=np.float32)[:1]
+    sounds = TaughtSounds("fp", {"chime": TaughtSound(proto, 5, 0.8)})
+    settings = resolve(DetectorConfig(), c.labels)
+    near = (np.eye(dim)[0] * 0.9 + np.eye(dim)[1] * 0.436).astype(np.float32)  # cosine 0.9 to the prototype
+    home = HomeBackground(near[None].astype(np.float16), "fp")
+    quiet = np.zeros(len(c.labels), np.float32)
+
+    def events(home_bg: HomeBackground | None, hop: np.ndarray) -> list[str]:
+        chain = EventChain(c, settings, home_bg, familiarity=False, taught=sounds)
+        out = []
+        for i in range(12):
+            e = hop if 3 <= i < 7 else np.eye(dim, dtype=np.float32)[5]
+            out += chain.push_hop(quiet, e, i * 0.24, (i + 1) * 0.24, -30.0)
+        out += chain.flush(3.0)
+        return [f"{x.label}:{x.state}" for x in out]
+
+    assert events(None, near) == ["chime:on", "chime:off"]
+    assert events(home, near) == []  # sounds just like this home's background: held back
+    real = np.eye(dim, dtype=np.float32)[0]  # the taught sound itself, over the same home: heard
+    assert events(home, real) == ["chime:on", "chime:off"]

@@ -125,7 +125,7 @@ def record_examples(cfg: Any, clf: Any, n: int, seconds: float) -> list[Any]:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.core.errors import EXIT_FAILURE, EdgeError
     from edge.detect.home_background import fingerprint
-    from edge.detect.taught import OtherModelError, TaughtError, TaughtSounds, check_name
+    from edge.detect.taught import TaughtError, TaughtSounds, check_name
     from edge.service.enrolment import add_to_file, enrol, example_from_file
 
     cfg, clf, path = _setup(args)
@@ -140,8 +140,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     except TaughtError as e:
         raise EdgeError(str(e)) from None
     if before is not None and before.model != fp and before.sounds:
-        print(f"edge: {OtherModelError.__name__}: the sounds in {path} were taught with another model and are "
-              f"replaced: {', '.join(before.names)} (teach them again)", file=sys.stderr)
+        print(f"edge: the sounds in {path} were taught with another model and are replaced: "
+              f"{', '.join(before.names)} (teach them again)", file=sys.stderr)
     if args.source == ["mic"]:
         examples = record_examples(cfg, clf, args.examples, args.seconds)
     else:

@@ -156,14 +156,15 @@ class EventChain:
         return out
 
     def _taught_gate(self, events: list[Event]) -> list[Event]:
-        """Taught onsets (and their offsets) held back when every recent hop sounds more like this home's
-        learnt background than like the taught sound."""
+        """Taught onsets (and their offsets) held back when each of the hops that raised them (the last
+        ``persistence_k``) sounds more like this home's learnt background than like the taught sound."""
         if self.home is None or self.taught is None or not events:
             return events
         out = []
         for ev in events:
-            if ev.state == "on" and self._taught_recent:
-                recent = np.stack(self._taught_recent)
+            if ev.state == "on" and self._taught_recent and self.taught_detector is not None:
+                k = self.taught_detector.cfg.persistence_k  # the hops that raised it
+                recent = np.stack(list(self._taught_recent)[-k:])
                 own = self.taught.similarities(recent)[:, self.taught.names.index(ev.label)]
                 if bool(np.all(self.home.per_window(recent) > own)):
                     self._taught_held.add(ev.id)
