@@ -87,6 +87,7 @@ class EventChain:
         self.taught_detector: Detector | None = None
         self._taught_recent: deque[np.ndarray] = deque(maxlen=TAUGHT_PERSISTENCE[1])
         self._taught_held: set[str] = set()
+        self._taught_key: str | None = None  # what the taught detector was built from
         self.taught_held_back = 0
         self.last_taught_scores = np.zeros(0, np.float32)  # the newest hop's, (n_taught,)
         self._set_taught(taught, settings)
@@ -103,6 +104,12 @@ class EventChain:
 
     def _set_taught(self, taught: TaughtSounds | None, settings: DetectorSettings) -> list[Event]:
         """Use ``taught`` (None or empty: none); returns the offsets of taught events that end because of it."""
+        key = taught.to_json() if taught is not None and taught.sounds else None
+        if key is not None and key == self._taught_key and self.taught_detector is not None:
+            # the same sounds (a reload for another reason): open events go on, new base settings apply
+            assert taught is not None
+            return self.taught_detector.reconfigure(taught_settings(settings, taught, self.contract))
+        self._taught_key = key
         out = self.taught_detector.flush() if self.taught_detector is not None else []
         self.last_taught_scores = np.zeros(0, np.float32)
         if taught is None or not taught.sounds:
@@ -158,11 +165,11 @@ class EventChain:
     def _taught_gate(self, events: list[Event]) -> list[Event]:
         """Taught onsets (and their offsets) held back when each of the hops that raised them (the last
         ``persistence_k``) sounds more like this home's learnt background than like the taught sound."""
-        if self.home is None or self.taught is None or not events:
+        if not events or self.taught is None or (self.home is None and not self._taught_held):
             return events
         out = []
         for ev in events:
-            if ev.state == "on" and self._taught_recent and self.taught_detector is not None:
+            if ev.state == "on" and self.home is not None and self._taught_recent and self.taught_detector is not None:
                 k = self.taught_detector.cfg.persistence_k  # the hops that raised it
                 recent = np.stack(list(self._taught_recent)[-k:])
                 own = self.taught.similarities(recent)[:, self.taught.names.index(ev.label)]

@@ -7,7 +7,7 @@ product for all N prototypes of all names), and the detector turns it into
 onset/offset events with the name's calibrated threshold
 (:mod:`edge.service.enrolment` calibrates it).
 
-The model's embeddings share a common direction (two windows of the shipped
+The model's embeddings share a common direction (two windows of the current
 model's negative bank have a median cosine of 0.66; 0.02 without it), which
 would make every sound alike; the similarity is measured without it: ``unit(unit(e) - center)``, where
 ``center`` ``(dim,)`` is the mean unit window of ordinary sounds (the negative
