@@ -215,7 +215,7 @@ def test_entity_ids_for_every_version_and_controls_announced_only_with_control()
     plain = discovery_messages("homeassistant", t, LABELS, "m", "1")
     full = discovery_messages("homeassistant", t, LABELS, "m", "1", sensitivities=SENSITIVITIES)
     extra = {topic: p for topic, p in full if topic not in dict(plain)}
-    assert len(extra) == 5 + len(LABELS)
+    assert len(extra) == 8 + len(LABELS)  # + teaching a sound: text, button, sensor
     for topic, p in full:  # Home Assistant before 2025.10 reads object_id, newer ones default_entity_id
         assert p["object_id"] == p["unique_id"].replace("-", "_") and \
             p["default_entity_id"] == f"{topic.split('/')[1]}.{p['object_id']}", p

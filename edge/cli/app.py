@@ -32,6 +32,7 @@ EXTRA_COMMAND_MODULES: list[str] = [
     "edge.cli.eval_stream",
     "edge.cli.bench",
     "edge.cli.learn",
+    "edge.cli.enroll",
 ]
 
 def build_sinks(cfg: Any, contract: Any, stdout_only_offsets: bool = False) -> list[Any]:

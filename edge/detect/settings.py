@@ -101,6 +101,10 @@ class DetectorConfig:
         "never audio): an onset that sounds more like them than like its label's training sounds is held "
         "back (smoke/CO, glass breaking and baby cry never are); re-read on reload (SIGHUP)",
         default_says="null = none")
+    taught_sounds: str | None = option(
+        None, "file written by `edge enroll` (sounds taught on this device: window-embedding prototypes, never "
+        "audio); each taught sound is detected like a model label; re-read on reload (SIGHUP)",
+        default_says="null = taught-sounds.json in the state directory, when it exists")
 
 
 #: detector settings a reload (SIGHUP) does not change: they build the alarm gate at start

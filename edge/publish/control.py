@@ -11,6 +11,8 @@ topic (under ``<base>/<device>``)  payload                              changes
 ``set/sensitivity``              one of the detector's sensitivities  ``detector.sensitivity``
 ``set/learn_background``         ``PRESS``, or seconds (a number)     learns this room's background
 ``set/learn_seconds``            seconds, 10-3600                     how long one press learns
+``set/teach_name``               a sound name (``microwave_beep``)    which sound the button teaches
+``set/teach``                    ``PRESS``, or seconds (1-60)         records one example of it
 ===============================  ==================================  ==========================
 
 :func:`parse_command` only reads and checks; the service applies a command on its
@@ -30,6 +32,11 @@ DETECT = "detect"
 SENSITIVITY = "sensitivity"
 LEARN = "learn_background"
 LEARN_SECONDS = "learn_seconds"
+TEACH_NAME = "teach_name"
+TEACH = "teach"
+#: seconds one press of "Teach" listens for an example (default, range)
+TEACH_SECONDS = 5.0
+TEACH_SECONDS_RANGE = (1.0, 60.0)
 #: Longest payload read (bytes): commands are words or numbers.
 MAX_PAYLOAD = 64
 
@@ -101,5 +108,18 @@ def parse_command(name: str, payload: bytes, labels: Sequence[str], sensitivitie
         return Command(LEARN, None if text.upper() in ("PRESS", "") else _seconds(name, text))
     if name == LEARN_SECONDS:
         return Command(LEARN_SECONDS, _seconds(name, text))
+    if name == TEACH_NAME:
+        return Command(TEACH_NAME, text)  # checked as a sound name where it is used (edge.detect.taught)
+    if name == TEACH:
+        if text.upper() in ("PRESS", ""):
+            return Command(TEACH, None)
+        lo, hi = TEACH_SECONDS_RANGE
+        try:
+            v = float(text)
+        except ValueError:
+            v = float("nan")
+        if not lo <= v <= hi:
+            raise CommandError(f"set/{name}: expected PRESS or seconds in [{lo:g}, {hi:g}], got {text!r}")
+        return Command(TEACH, v)
     raise CommandError(f"set/{name}: unknown command (known: {LISTENING}, {DETECT}/<label>, {SENSITIVITY}, "
-                       f"{LEARN}, {LEARN_SECONDS})")
+                       f"{LEARN}, {LEARN_SECONDS}, {TEACH_NAME}, {TEACH})")

@@ -172,8 +172,12 @@ def discovery_messages(
     sw_version: str,
     qos: int = 1,
     sensitivities: tuple[str, ...] | None = None,
+    taught: tuple[str, ...] = (),
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every discovery ``(topic, payload)`` for one listener; publish retained, payload as JSON.
+
+    ``taught``: names of the sounds taught on this device (``edge enroll``): event types and binary
+    sensors like the labels (no "Detect" switch: they are always on while taught).
 
     Entities: one ``event`` (event types = ``labels``), one ``binary_sensor`` per
     label (``ON``/``OFF`` on ``<base>/<device>/<label>``), a level ``sensor``
@@ -189,14 +193,14 @@ def discovery_messages(
     ev.update(
         {
             "state_topic": topics.event,
-            "event_types": list(labels),
+            "event_types": [*labels, *taught],
             "value_template": EVENT_VALUE_TEMPLATE,
             "qos": qos,
         }
     )
     out.append((f"{prefix}/event/{dev}/sound_event/config", ev))
 
-    for label in labels:
+    for label in (*labels, *taught):
         bs = _common(topics, device, sw_version, f"{dev}_{label}", pretty_label(label), "binary_sensor")
         bs.update(
             {
@@ -271,7 +275,9 @@ def control_messages(
     (``<root>/set/sensitivity``), a ``button`` "Learn this room's background"
     (``<root>/set/learn_background``), a ``number`` "Background learning time" in s
     (``<root>/set/learn_seconds``) and a diagnostic ``sensor`` "Background learning"
-    (``idle``/``learning``, progress as attributes).
+    (``idle``/``learning``, progress as attributes); a ``text`` "Sound to teach" (``<root>/set/teach_name``), a
+    ``button`` "Teach it (one example)" (``<root>/set/teach``: the next seconds of audio are one example of
+    that sound) and a diagnostic ``sensor`` "Teaching" (``idle``/``listening``, name and examples as attributes).
     """
     dev = topics.device
     out: list[tuple[str, dict[str, Any]]] = []
@@ -300,11 +306,28 @@ def control_messages(
            state_topic=topics.settings, value_template="{{ value_json.learn_seconds }}", min=lo, max=hi, step=10,
            mode="box", unit_of_measurement="s", device_class="duration", entity_category="config",
            icon="mdi:timer-outline", qos=qos)
+    entity("text", "teach_name", "Sound to teach", command_topic=topics.command("teach_name"),
+           state_topic=topics.settings, value_template="{{ value_json.teaching.name or '' }}", min=0, max=40,
+           pattern="^([a-z][a-z0-9_]{0,39})?$", mode="text", entity_category="config", icon="mdi:tag-plus-outline",
+           qos=qos)
+    entity("button", "teach", "Teach it (one example)", command_topic=topics.command("teach"), payload_press="PRESS",
+           entity_category="config", icon="mdi:ear-hearing", qos=qos)
+    entity("sensor", "teaching", "Teaching", state_topic=topics.settings,
+           value_template="{{ value_json.teaching.state }}", device_class="enum", options=["idle", "listening"],
+           json_attributes_topic=topics.settings, json_attributes_template="{{ value_json.teaching | tojson }}",
+           entity_category="diagnostic", icon="mdi:ear-hearing")
     entity("sensor", "background_learning", "Background learning", state_topic=topics.settings,
            value_template="{{ value_json.learning.state }}", device_class="enum", options=list(LEARN_STATES),
            json_attributes_topic=topics.settings, json_attributes_template="{{ value_json.learning | tojson }}",
            entity_category="diagnostic", icon="mdi:school-outline")
     return out
+
+
+def removal_topics(prefix: str, topics: Topics, names: tuple[str, ...] | list[str]) -> list[str]:
+    """Retained topics to clear (publish an empty retained payload) when taught sounds are removed: each
+    one's binary_sensor discovery config (Home Assistant then deletes the entity) and its state."""
+    dev = topics.device
+    return [t for n in names for t in (f"{prefix}/binary_sensor/{dev}/{n}/config", topics.state(n))]
 
 
 def encode(payload: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ from edge.core.events import Event
 from edge.core.files import FileProblem, read_text, regular_file
 from edge.core.schema import ConfigError
 from edge.model.contract import ModelContract
-from edge.publish.discovery import Topics, default_device_id, discovery_messages, encode
+from edge.publish.discovery import Topics, default_device_id, discovery_messages, encode, removal_topics
 from edge.publish.outbox import Outbox
 from edge.publish.paho_client import CallbackAPIVersion, MQTTErrorCode, mqtt  # paho without OpenSSL until TLS
 from edge.publish.settings import MqttConfig, PublishConfig, TlsConfig
@@ -219,6 +219,11 @@ class MqttPublisher:
         self._last_error: str | None = None
         self._ha_status_topic = f"{self.m.discovery.prefix}/status"
         self.connects = 0
+        # Sounds taught on this device (edge enroll) and those removed: set by taught(), applied on the
+        # network thread (discovery, retained states).
+        self._taught: tuple[str, ...] = ()
+        self._removed: tuple[str, ...] = ()
+        self._taught_slot: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     # ------------------------------------------------------------------ Sink API (processing thread)
 
@@ -317,6 +322,12 @@ class MqttPublisher:
         """
         self.on_command = on_command
         self._sensitivities = tuple(sensitivities)
+
+    def taught(self, names: tuple[str, ...], removed: tuple[str, ...]) -> None:
+        """The taught sounds now, and those removed: discovery adds their entities and removes the others'."""
+        with self._slot_lock:
+            self._taught_slot = (tuple(names), tuple(removed))
+        self._kick()
 
     def settings(self, settings: dict[str, Any]) -> None:
         """The current settings as retained JSON on ``<base>/<device>/settings`` (shown by the control entities)."""
@@ -491,6 +502,8 @@ class MqttPublisher:
             status, self._status_slot = self._status_slot, None
             level, self._level_slot = self._level_slot, None
             settings, self._settings_slot = self._settings_slot, None
+        if self._apply_taught():
+            self._send_discovery()
         if settings is not None:
             self._last_settings = settings
             self._publish(self.topics.settings, settings, 1, True)
@@ -506,14 +519,32 @@ class MqttPublisher:
             self._acked = []
             self._wake.set()
 
+    def _apply_taught(self) -> bool:
+        """Network thread: take the taught sounds handed over by :meth:`taught`; True when they changed."""
+        with self._slot_lock:
+            slot, self._taught_slot = self._taught_slot, None
+        if slot is None or slot == (self._taught, self._removed):
+            return False
+        self._taught, self._removed = slot
+        for name in self._taught:
+            self._label_state.setdefault(name, "OFF")
+        for name in self._removed:
+            if name not in self._taught and name not in self.contract.labels:
+                self._label_state.pop(name, None)
+        return True
+
     def _send_discovery(self) -> None:
         if not self.m.discovery.enabled:
             return
+        self._apply_taught()
         for topic, payload in discovery_messages(
             self.m.discovery.prefix, self.topics, self.contract.labels, self.contract.model_version,
-            sw_version(), qos=self.m.qos, sensitivities=self._sensitivities,
+            sw_version(), qos=self.m.qos, sensitivities=self._sensitivities, taught=self._taught,
         ):
             self._publish(topic, encode(payload), 1, True)
+        gone = [n for n in self._removed if n not in self._taught and n not in self.contract.labels]
+        for topic in removal_topics(self.m.discovery.prefix, self.topics, gone):
+            self._publish(topic, "", 1, True)  # an empty retained payload: Home Assistant deletes the entity
 
     def _shutdown(self, client: mqtt.Client) -> None:
         if self.connected:
@@ -546,6 +577,7 @@ class MqttPublisher:
                  self.outbox.depth() if self.outbox else 0)
         # Before "online": the true state of every label (events still queued follow in order), so a
         # retained ON left by a crash mid-event never shows as a sound heard now; and the settings.
+        self._apply_taught()
         for label, state in self._label_state.items():
             self._publish(self.topics.state(label), state, self.m.qos, True)
         with self._slot_lock:

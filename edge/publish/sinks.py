@@ -52,6 +52,9 @@ class BaseSink:
     def health(self) -> dict[str, Any]:
         return {}
 
+    def taught(self, names: tuple[str, ...], removed: tuple[str, ...]) -> None:
+        """The sounds taught on this device (``edge enroll``), and those removed since (optional method)."""
+
     def close(self) -> None:
         pass
 

@@ -32,6 +32,7 @@ from edge.detect.detector import Detector
 from edge.detect.familiarity import FamiliarityGate
 from edge.detect.home_background import BackgroundError, HomeBackground, OtherModelError
 from edge.detect.settings import RESTART_DETECTOR_KEYS, DetectorSettings
+from edge.detect.taught import TaughtError, TaughtSounds
 from edge.features.frontend import LogMelStream
 from edge.features.level import level_dbfs
 from edge.model.classifier import Classifier
@@ -118,6 +119,43 @@ def load_home(cfg: Config, contract: Any) -> HomeBackground | None:
         raise ConfigError(f"{where}: {e}") from None
 
 
+def taught_path(cfg: Config) -> Path | None:
+    """The taught-sounds file of ``cfg``: ``detector.taught_sounds``, else the state directory's if it exists."""
+    from edge.detect.taught import default_path
+
+    if cfg.detector.taught_sounds is not None:
+        return Path(cfg.detector.taught_sounds)
+    p = default_path()
+    return p if p.is_file() else None
+
+
+def load_taught(cfg: Config, contract: Any) -> TaughtSounds | None:
+    """The sounds taught with ``edge enroll`` (ConfigError if the file is unusable; None, with one warning
+    line, when they were taught with another model: the listener keeps listening without them)."""
+    from edge.detect.home_background import fingerprint
+    from edge.detect.taught import OtherModelError as OtherTaughtModel
+
+    path = taught_path(cfg)
+    if path is None:
+        return None
+    where = f"{cfg.source_file}: detector.taught_sounds"
+    try:
+        sounds = TaughtSounds.load(path, fingerprint(contract))
+    except OtherTaughtModel as e:
+        log.warning("%s: %s; listening without them", where, e)
+        return None
+    except TaughtError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    clash = [n for n in sounds.names if n in contract.labels]
+    if clash:
+        raise ConfigError(f"{where}: {path}: taught sound {clash[0]!r} has the name of a model label")
+    dims = {s.prototypes.shape[1] for s in sounds.sounds.values()}
+    if dims and dims != {int(contract.embedding_dim)}:
+        raise ConfigError(f"{where}: {path}: prototypes of size {sorted(dims)}, the model's embedding has "
+                          f"{contract.embedding_dim}")
+    return sounds
+
+
 def check_setup(cfg: Config, contract: Any) -> tuple[int, DetectorSettings, HomeBackground | None]:
     """Everything the listener checks of ``cfg`` against a model before it listens: the hop, the detector
     settings (labels, the model's tuned values), the home background. ``edge doctor`` runs the same, so it
@@ -177,7 +215,8 @@ class Listener:
         self.on_embedding = on_embedding
         self.hop_blocks, settings, home = check_setup(cfg, c)  # what `edge doctor` checks too
         # Detector -> familiarity gate -> alarm-pattern gate, as the tuner replays them.
-        self.chain = EventChain(c, settings, home)
+        self.taught = load_taught(cfg, c)
+        self.chain = EventChain(c, settings, home, taught=self.taught)
         self._t_frames = 0.0  # seconds from stream start up to the end of the newest log-mel frame
         self.rate = c.frontend.sample_rate
         self.mel = LogMelStream(c.frontend)
@@ -254,7 +293,7 @@ class Listener:
         if not self._started:
             out["uptime_s"] = 0.0
         out.update(source=self.source.kind, source_rate=self.source.sample_rate,
-                   active=self.detector.active_labels(), listening=self.listening)
+                   active=self.chain.active_labels(), listening=self.listening, taught=list(self.chain.taught_names))
         return out
 
     def set_listening(self, on: bool) -> None:
@@ -299,8 +338,20 @@ class Listener:
         new = dataclasses.replace(new, detector=det)
         settings = detector_settings_for(new, self.contract)
         home = self._load_home(new)  # re-read: it may have been learnt again at the same path
-        self._emit(self.chain.reconfigure(settings, home, self._t_frames))
+        taught = load_taught(new, self.contract)  # re-read: sounds may have been taught or removed
+        self._emit(self.chain.reconfigure(settings, home, self._t_frames, taught))
+        self.taught = taught
+        self._announce_taught()
         self.cfg = dataclasses.replace(self.cfg, detector=det)
+
+    def _announce_taught(self) -> None:
+        """Tell the sinks which taught sounds there are (Home Assistant discovery adds and removes them)."""
+        names = self.chain.taught_names
+        removed = tuple(self.taught.removed) if self.taught is not None else ()
+        for s in self.sinks:
+            hook = getattr(s, "taught", None)  # optional: sinks that only implement the Sink protocol lack it
+            if hook is not None:
+                hook(names, removed)
 
     def _load_home(self, cfg: Config) -> HomeBackground | None:
         return load_home(cfg, self.contract)
@@ -330,6 +381,7 @@ class Listener:
         status_every = self.cfg.mqtt.status_interval_s
         for s in self.sinks:
             s.start()
+        self._announce_taught()
         self._t_start = time.monotonic()
         self.health_state.started_mono = self._t_start
         self._started = True
@@ -471,6 +523,14 @@ class Listener:
         self._emit(self.chain.push_hop(scores, emb, start, end, dbfs, now=self._t_frames))
         order = np.argsort(scores)[::-1][:3]
         top = [(c.labels[i], round(float(scores[i]), 4)) for i in order]
+        ts = self.chain.last_taught_scores
+        if ts.size and self.chain.taught is not None:
+            # A taught sound's score is a similarity (unrelated sounds score 0.5-0.8 too): it joins the top 3
+            # only while at or above its threshold.
+            thr = self.chain.taught.thresholds
+            heard = [(n, round(float(v), 4)) for n, v in zip(self.chain.taught_names, ts, strict=True) if v >= thr[n]]
+            if heard:
+                top = sorted(top + heard, key=lambda t: -t[1])[:3]
         for s in self.sinks:
             s.level(dbfs, top, end)
 

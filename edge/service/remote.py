@@ -12,7 +12,12 @@ detector state is only ever touched from the processing thread:
 * ``learn_background`` -> a :class:`~edge.service.learning.BackgroundSession` fed from
   the listener's hop embeddings while it keeps listening; when it has enough, the
   file is written and put to use (``detector.home_background``);
-* ``learn_seconds`` -> how long the next learning lasts.
+* ``learn_seconds`` -> how long the next learning lasts;
+* ``teach_name`` then ``teach`` -> the next seconds of the listener's hops (window
+  embeddings and levels, never audio) are one example of that sound
+  (:func:`edge.service.enrolment.example_from_hops`); after each example the sound
+  is taught again from all of them (``edge enroll``'s calibration), written to the
+  taught-sounds file and put to use at once (discovery adds its entities).
 
 A bad command is logged in one line and ignored. Every change is saved to
 :mod:`edge.service.runtime_settings` (it survives a restart and overrides
@@ -39,6 +44,9 @@ from edge.publish.control import (
     LEARN_SECONDS,
     LISTENING,
     SENSITIVITY,
+    TEACH,
+    TEACH_NAME,
+    TEACH_SECONDS,
     Command,
     CommandError,
     parse_command,
@@ -67,6 +75,9 @@ class _LearningSink(BaseSink):
     def event(self, ev: Event) -> None:
         if self.control.session is not None:
             self.control.session.note(ev)
+
+    def level(self, dbfs: float, top: list[tuple[str, float]], t: float) -> None:
+        self.control.teach_level(dbfs)  # right after the same hop's embedding (Listener._block)
 
 
 class RemoteControl:
@@ -101,6 +112,13 @@ class RemoteControl:
         self._learn_step = -1  # last published tenth of the progress
         self._learning: dict[str, Any] = {"state": "idle", "progress": 0.0, "file": None, "windows": None,
                                           "finished": None, "error": None}
+        # Teaching a sound from Home Assistant: the name, the hops of the example being listened to, and the
+        # examples so far per name (embeddings only; kept in memory until a restart).
+        self._teaching: dict[str, Any] = {"state": "idle", "name": None, "examples": 0, "threshold": None,
+                                          "error": None}
+        self._teach_hops: tuple[list[np.ndarray], list[float]] | None = None
+        self._teach_want = 0
+        self._teach_examples: dict[str, list[Any]] = {}
         if self.overrides():
             log.info("settings from Home Assistant in %s override config.yaml: %s", self.path,
                      ", ".join(self.overrides()))
@@ -135,6 +153,8 @@ class RemoteControl:
                 previous(emb)
             if self.session is not None:
                 self.session.push(emb)
+            if self._teach_hops is not None:
+                self._teach_hops[0].append(np.asarray(emb, np.float32).copy())
 
         listener.on_embedding = on_embedding
         if not self.settings.listening:
@@ -166,6 +186,8 @@ class RemoteControl:
             except CommandError as e:
                 self.rejected += 1
                 log.warning("Home Assistant command ignored: %s", e)
+        if self._teach_hops is not None and len(self._teach_hops[1]) >= self._teach_want:
+            self._finish_teaching()
         if self.session is not None:
             if self.session.done:
                 self._finish_learning()
@@ -200,6 +222,16 @@ class RemoteControl:
             s.learn_seconds = cmd.value
         elif cmd.name == LEARN:
             self._start_learning(float(cmd.value) if cmd.value is not None else s.learn_seconds)
+        elif cmd.name == TEACH_NAME:
+            from edge.detect.taught import TaughtError, check_name
+
+            try:
+                self._teaching["name"] = check_name(str(cmd.value), self.labels)
+            except TaughtError as e:
+                raise CommandError(f"set/{TEACH_NAME}: {e}") from None
+            self._teaching.update(examples=len(self._teach_examples.get(str(cmd.value), [])), error=None)
+        elif cmd.name == TEACH:
+            self._start_teaching(float(cmd.value) if cmd.value is not None else TEACH_SECONDS)
         self.applied += 1
         self._save()
         self.publish()
@@ -265,6 +297,70 @@ class RemoteControl:
         self._save()
         self.publish()
 
+    # -- teaching a sound ----------------------------------------------------------------------
+    def teach_level(self, dbfs: float) -> None:
+        """The level of the hop whose embedding was just pushed (processing thread)."""
+        if self._teach_hops is not None:
+            embs, levels = self._teach_hops
+            if len(levels) < len(embs):
+                levels.append(float(dbfs))
+
+    def _start_teaching(self, seconds: float) -> None:
+        name = self._teaching["name"]
+        if name is None:
+            raise CommandError(f"set/{TEACH}: no sound to teach: set its name first (set/{TEACH_NAME})")
+        if self._teach_hops is not None:
+            raise CommandError(f"set/{TEACH}: already listening for an example of {name}")
+        hop_s = self.listener.hop_blocks * self.contract.block_seconds
+        self._teach_want = max(2, int(round(seconds / hop_s)))
+        self._teach_hops = ([], [])
+        self._teaching.update(state="listening", error=None, seconds=seconds)
+        log.info("teaching %s: listening %g s for one example (window embeddings, never audio)", name, seconds)
+
+    def _finish_teaching(self) -> None:
+        from edge.core.errors import EdgeError
+        from edge.detect.home_background import fingerprint
+        from edge.detect.taught import TaughtSounds
+        from edge.detect.taught import default_path as default_taught_path
+        from edge.service.enrolment import add_to_file, enrol, example_from_hops
+        from edge.service.listener import taught_path
+
+        assert self._teach_hops is not None
+        embs, levels = self._teach_hops
+        self._teach_hops = None
+        name = str(self._teaching["name"])
+        lis, c = self.listener, self.contract
+        hop_s = lis.hop_blocks * c.block_seconds
+        n = min(len(embs), len(levels))
+        examples = self._teach_examples.setdefault(name, [])
+        path = taught_path(self.base) or default_taught_path()
+        added = False
+        try:
+            if n == 0:
+                raise EdgeError(f"example {len(examples) + 1} of {name}: nothing was heard (listening off?)")
+            examples.append(example_from_hops(np.stack(embs[:n]), np.array(levels[:n]),
+                                              -(-c.window_blocks // lis.hop_blocks), hop_s,
+                                              f"example {len(examples) + 1} of {name}"))
+            added = True
+            fp = fingerprint(c)
+            before = TaughtSounds.load(path) if path.is_file() else None
+            result = enrol(name, examples, lis.classifier, k=2, taught=before)
+            add_to_file(before, result, fp).save(path)
+            lis.reconfigure(self.overlay(self.base))  # loads the file: the sound is detected from now on
+        except (EdgeError, OSError, ValueError) as e:
+            msg = str(e) if not isinstance(e, OSError) else f"cannot write {path}: {e.strerror or e}"
+            if added:
+                examples.pop()  # the sound could not be taught with it: it does not count
+            self._teaching.update(state="idle", error=msg, examples=len(examples))
+            log.warning("teaching %s: %s", name, msg)
+            self.publish()
+            return
+        self._teaching.update(state="idle", examples=len(examples), threshold=round(result.sound.threshold, 3),
+                              error="; ".join(result.warnings) or None)
+        log.info("taught %s from %d example(s) (threshold %.3f) into %s, now in use", name, len(examples),
+                 result.sound.threshold, path)
+        self.publish()
+
     # -- output ------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """The settings JSON the control entities show (what is in effect now)."""
@@ -276,6 +372,7 @@ class RemoteControl:
             "labels": {lab: lab in enabled for lab in self.labels},
             "learn_seconds": self.settings.learn_seconds,
             "learning": dict(self._learning),
+            "teaching": dict(self._teaching),
             "from_home_assistant": self.overrides(),
         }
 
