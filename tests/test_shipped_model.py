@@ -76,13 +76,21 @@ def test_shipped_model_carries_stream_tuned_detector_defaults_the_listener_uses(
     c = read_contract(MODELS / name)
     d = c.detector
     assert set(d["thresholds"]) == set(c.labels) and all(0.0 < t < 1.0 for t in d["thresholds"].values())
-    assert set(d["releases"]) <= set(c.labels) and d["persistence_k"] <= d["persistence_n"]
+    releases = d.get("releases", {})
+    assert set(releases) <= set(c.labels) and d["persistence_k"] <= d["persistence_n"]
     assert 0.0 <= d["onset_lead_s"] <= 1.0
+    # Calibrated by false-alarm budgets: one operating point per sensitivity, each with the
+    # false alarms per hour it was measured at; the default (medium) is the contract's thresholds.
+    points, rates = d["operating_points"], d["false_alarms_per_hour"]
+    assert set(points) == set(rates) == {"low", "medium", "high"}
+    assert points["medium"]["thresholds"] == d["thresholds"]
+    for s in points:
+        assert set(points[s]["thresholds"]) == set(rates[s]) == set(c.labels)
     # The listener's detector takes them for every setting the configuration leaves null.
     det = new_detector(c, load_config(None).detector)
     assert {lab: det.threshold(lab) for lab in c.labels} == d["thresholds"]
     assert det.cfg.onset_lead_s == d["onset_lead_s"] and det.cfg.release_s == d["release_s"]
-    assert det.cfg.releases == d["releases"]
+    assert det.cfg.releases == releases
 
 
 def test_doctor_shows_the_bundled_models_tuned_detector_defaults() -> None:

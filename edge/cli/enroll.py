@@ -84,11 +84,13 @@ def record_examples(cfg: Any, clf: Any, n: int, seconds: float) -> list[Any]:
 
     from edge.capture.sources import MicSource
     from edge.service.enrolment import EnrolError, example_from_audio
+    from edge.service.listener import capture_block_s
 
     a = cfg.audio
     rate = clf.contract.frontend.sample_rate
     out = []
-    source = MicSource(a.device, a.sample_rate or rate, a.channel, a.block_s, max(a.buffer_s, seconds + 2.0))
+    block_s = capture_block_s(cfg, clf.contract.block_seconds)
+    source = MicSource(a.device, a.sample_rate or rate, a.channel, block_s, max(a.buffer_s, seconds + 2.0))
     source.start()
     try:
         i = 0
@@ -208,13 +210,14 @@ def _test(args: argparse.Namespace, cfg: Any, clf: Any, path: Path) -> int:
     from edge.cli.common import check_file_length
     from edge.core.errors import EdgeError
     from edge.publish.sinks import CollectSink
-    from edge.service.listener import Listener
+    from edge.service.listener import Listener, capture_block_s
 
     det = dataclasses.replace(cfg.detector, taught_sounds=str(path))
     cfg = dataclasses.replace(cfg, detector=det)
     a = cfg.audio
     try:
-        source = FileSource(args.audio, a.channel, False, max(a.block_s, 0.25), a.buffer_s)
+        source = FileSource(args.audio, a.channel, False, max(capture_block_s(cfg, clf.contract.block_seconds), 0.25),
+                            a.buffer_s)
     except SourceError as e:
         raise EdgeError(str(e)) from None
     check_file_length(source, clf.contract.window_seconds)
