@@ -24,7 +24,10 @@ gate) fires on *background-only* audio the model never trained on:
 * safety labels (:data:`edge.detect.labels.SAFETY_LABELS`) may cost
   :data:`SAFETY_BUDGET_FACTOR` times the budget, and reaching
   ``safety_recall`` of their scene events at the fewest false alarms comes
-  first where some threshold within that budget does;
+  first where some threshold within that budget does; where none does, the
+  threshold that keeps ``safety_recall`` at the fewest false alarms is taken
+  over budget (recall is their constraint), and the budget rule only where no
+  threshold keeps it;
 * persistence and release (:data:`PERSISTENCE_OPTIONS` x
   :data:`RELEASE_OPTIONS`) are chosen by event F1 on the calibration scenes at
   their own budget thresholds; only the event timing (onset lead,
@@ -104,7 +107,7 @@ class LabelCalibration:
     false_alarms_per_hour: dict[str, float] = field(default_factory=dict)  # measured at that threshold
     estimated_per_hour: dict[str, float] = field(default_factory=dict)  # tail estimate at that threshold
     recall: dict[str, float | None] = field(default_factory=dict)
-    limited_by: dict[str, str] = field(default_factory=dict)  # "budget", "tail", "safety recall", "grid"
+    limited_by: dict[str, str] = field(default_factory=dict)  # "budget", "tail", "safety recall[ over budget]", "grid"
 
 
 def logit(p: float) -> float:
@@ -156,7 +159,8 @@ def pick_threshold(curve: Sequence[CurvePoint], hours: float, budget_per_hour: f
     is measured at every threshold, not assumed to fall with it. Without any threshold within budget, the
     tail line is solved for the budget (capped at :data:`MAX_THRESHOLD`). A safety label's budget is
     :data:`SAFETY_BUDGET_FACTOR` times larger, and reaching ``safety_recall`` at the fewest false alarms
-    comes first when some threshold within that budget does.
+    comes first when some threshold within that budget does; if none does, the fewest-false-alarm
+    threshold that reaches it anywhere on the curve (``"safety recall over budget"``).
     """
     line = tail_line(curve, hours)
     b = budget_per_hour * (SAFETY_BUDGET_FACTOR if safety else 1.0)
@@ -166,6 +170,13 @@ def pick_threshold(curve: Sequence[CurvePoint], hours: float, budget_per_hour: f
         if enough:
             best = min(enough, key=lambda c: (c.false_alarms, -c.threshold))
             return round(best.threshold, 4), "safety recall"
+        # Recall is a safety label's constraint, not a casualty of the budget: where no threshold within
+        # its budget keeps ``safety_recall``, the one that does at the fewest false alarms is taken, over
+        # budget (the contract then carries the false alarms it costs).
+        enough = [c for c in curve if c.recall is not None and c.recall >= safety_recall]
+        if enough:
+            best = min(enough, key=lambda c: (c.false_alarms, -c.threshold))
+            return round(best.threshold, 4), "safety recall over budget"
     if ok:
         best = max(ok, key=lambda c: (c.recall or 0.0, c.threshold))
         why = "tail" if best.false_alarms == 0 and tail_rate(line, best.threshold) is not None else "budget"
