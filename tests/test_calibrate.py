@@ -64,9 +64,9 @@ def test_a_safety_label_keeps_its_recall_where_the_budget_would_cost_it():
 
 
 def test_a_safety_label_keeps_its_recall_over_budget_when_no_threshold_within_it_does():
-    # Low budget, 1 h: within 5x 0.1/day (0.0208/h) only 0.985 and above are (tail 0.0114/h at 0.985), which
-    # find at most 1 of 10; 0.9 of the events is first found at 0.7 (10 found, 2 false alarms) and 0.8 (9, 1):
-    # the fewest false alarms that keep it is 0.8's one.
+    # Low budget, 1 h: within 5x 0.1/day (0.0208/h) only 0.98 and above are (tail 0.0177/h at 0.98, 0.035/h
+    # at 0.97), which find at most 2 of 10; 9 of 10 are found up to 0.8 (1 false alarm; 0.75 and below: 2 or
+    # more): the fewest false alarms that keep 0.9 is 0.8.
     assert pick_threshold(curve(), 1.0, PER_DAY["low"] / 24, True, 0.9) == (0.8, "safety recall over budget")
     # Where no threshold keeps the recall asked, the budget rule decides, as for any label.
     assert pick_threshold(curve(), 1.0, PER_DAY["low"] / 24, True, 1.1) == pick_threshold(
