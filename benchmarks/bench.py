@@ -177,6 +177,24 @@ def count_macs(path: str | Path) -> dict[str, Any]:
     return {"macs": total, "by_op": dict(by_op), "params": params, "unknown": unknown}
 
 
+def dequantized_weight(node: Any, inits: dict[str, Any]) -> Any:
+    """The float32 initializer (named as ``node``'s output) that a DequantizeLinear ``node`` of a constant
+    int8 weight in ``inits`` computes on every call: ``(q - zero_point) * scale``, per axis if per-channel."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    q = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
+    scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+    zp = (numpy_helper.to_array(inits[node.input[2]]).astype(np.float32)
+          if len(node.input) > 2 and node.input[2] in inits else np.zeros_like(scale))
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = scale.size
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return numpy_helper.from_array(((q - zp) * scale).astype(np.float32), node.output[0])
+
+
 def dequantize_qdq(int8_path: str | Path, out_path: str | Path) -> Path:
     """An fp32 twin of a QDQ int8 graph: weights dequantized once, activation Q/DQ pairs made float clips.
 
@@ -194,16 +212,7 @@ def dequantize_qdq(int8_path: str | Path, out_path: str | Path) -> Path:
     keep, new_inits, drop_inits = [], [], set()
     for n in g.node:
         if n.op_type == "DequantizeLinear" and n.input[0] in inits:
-            q = numpy_helper.to_array(inits[n.input[0]]).astype(np.float32)
-            scale = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
-            zp = (numpy_helper.to_array(inits[n.input[2]]).astype(np.float32)
-                  if len(n.input) > 2 and n.input[2] in inits else np.zeros_like(scale))
-            axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
-            if scale.ndim == 1 and scale.size > 1:
-                shape = [1] * q.ndim
-                shape[axis] = scale.size
-                scale, zp = scale.reshape(shape), zp.reshape(shape)
-            new_inits.append(numpy_helper.from_array(((q - zp) * scale).astype(np.float32), n.output[0]))
+            new_inits.append(dequantized_weight(n, inits))
             drop_inits.update(x for x in n.input if x in inits)
             continue
         if n.op_type == "DequantizeLinear":

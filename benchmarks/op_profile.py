@@ -89,9 +89,9 @@ def fold_unfused_weight_dq(int8_path: str | Path, out_path: Path, ran: set[str])
     ``(q - zero_point) * scale`` once gives the float values the node computes, so the consumer
     sees the same weights. Returns the path and the folded nodes' names.
     """
-    import numpy as np
     import onnx
-    from onnx import numpy_helper
+
+    from benchmarks.bench import dequantized_weight
 
     m = onnx.load(str(int8_path))
     g = m.graph
@@ -99,16 +99,7 @@ def fold_unfused_weight_dq(int8_path: str | Path, out_path: Path, ran: set[str])
     fold = [n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.name in ran]
     new_inits, names = [], []
     for n in fold:
-        q = numpy_helper.to_array(inits[n.input[0]]).astype(np.float32)
-        scale = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
-        zp = (numpy_helper.to_array(inits[n.input[2]]).astype(np.float32)
-              if len(n.input) > 2 and n.input[2] in inits else np.zeros_like(scale))
-        axis = next((at.i for at in n.attribute if at.name == "axis"), 1)
-        if scale.ndim == 1 and scale.size > 1:
-            shape = [1] * q.ndim
-            shape[axis] = scale.size
-            scale, zp = scale.reshape(shape), zp.reshape(shape)
-        new_inits.append(numpy_helper.from_array(((q - zp) * scale).astype(np.float32), n.output[0]))
+        new_inits.append(dequantized_weight(n, inits))
         names.append(n.name or n.output[0])
     keep = [n for n in g.node if n not in fold]
     del g.node[:]
