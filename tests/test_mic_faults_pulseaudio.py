@@ -104,6 +104,14 @@ class Lines:
             return "\n".join(line for _, line in self.lines)
 
 
+def edge_run(pulse: PulseServer, cfg: Path, model: Path) -> subprocess.Popen:
+    """``edge run --config cfg --model model --verbose`` against ``pulse``, stdout and stderr piped."""
+    env = dict(pulse.env, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(cfg), "--model", str(model),
+                             "--verbose"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+
+
 def test_mic_lost_when_sound_server_dies_and_detection_resumes_after_restart(tiny_model, tmp_path, wav_writer):
     pulse = PulseServer(tmp_path / "pa")
     pulse.start()
@@ -114,10 +122,7 @@ def test_mic_lost_when_sound_server_dies_and_detection_resumes_after_restart(tin
                    "detector: {release_s: 0.1}\n"
                    "health: {stall_after_s: 1.0, silent_after_s: 1.0, reopen_max_backoff_s: 2.0}\n"
                    "mqtt: {status_interval_s: 1.0}\n")
-    env = dict(pulse.env, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(cfg), "--model", str(tiny_model),
-                             "--verbose"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    proc = edge_run(pulse, cfg, tiny_model)
     out, err = Lines(proc.stdout), Lines(proc.stderr)
     try:
         # Nothing plays yet: the monitor is digital zero -> silent, through the real stack.
@@ -166,10 +171,7 @@ def test_sigterm_while_the_microphone_is_being_reopened_stops_the_listener_promp
     cfg.write_text("audio: {source: mic, device: pulse}\n"
                    "health: {stall_after_s: 0.5, silent_after_s: 60.0, reopen_max_backoff_s: 0.5}\n"
                    "mqtt: {status_interval_s: 1.0}\n")
-    env = dict(pulse.env, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(cfg), "--model", str(tiny_model),
-                             "--verbose"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    proc = edge_run(pulse, cfg, tiny_model)
     Lines(proc.stdout)  # drained, so the child never blocks on a full pipe
     err = Lines(proc.stderr)
     took = None
