@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -283,9 +284,22 @@ def test_enrol_from_the_microphone_press_enter_then_the_sound(setup, tmp_path: P
         gen.close()
 
 
-def test_a_running_listener_hears_a_sound_taught_meanwhile_after_a_reload(setup, tmp_path: Path) -> None:
-    import signal
+def _catches_sighup(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` handles SIGHUP (Linux ``SigCgt`` mask) within ``timeout_s``.
 
+    Before ``edge run`` takes the signal over (while Python starts), SIGHUP's default action ends it.
+    """
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1], 16)
+        if caught & 1 << (signal.SIGHUP - 1):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_running_listener_hears_a_sound_taught_meanwhile_after_a_reload(setup, tmp_path: Path) -> None:
     state = tmp_path / "state"
     cfg = tmp_path / "c.yaml"
     cfg.write_text("detector: {release_s: 0.1}\n")
@@ -296,6 +310,7 @@ def test_a_running_listener_hears_a_sound_taught_meanwhile_after_a_reload(setup,
     try:
         r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
         assert r.returncode == 0, r.stderr
+        assert _catches_sighup(p.pid, 10), "the listener never took SIGHUP over"
         p.send_signal(signal.SIGHUP)
         out, err = p.communicate(timeout=60)
     finally:

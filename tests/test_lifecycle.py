@@ -191,3 +191,32 @@ def test_doctor_measures_the_microphone_through_pulseaudio(tiny_model, tmp_path,
     assert r.returncode == 0 and mic and mic[0].startswith("PASS  microphone: 'pulse' at 16000 Hz"), r.stdout
     level = float(mic[0].split("level ")[1].split(" dBFS")[0])
     assert -40.0 < level < -10.0, mic  # a 0.3-amplitude tone, attenuated a little by PulseAudio
+
+
+def test_a_sighup_while_starting_is_applied_once_listening_instead_of_ending_the_process(tmp_path, burst_wav, caplog):
+    """``edge enroll`` (or ``systemctl reload``) right after a start: the reload waits for the listener."""
+    import logging
+
+    from edge.capture.sources import FileSource
+    from edge.model.classifier import Classifier
+    from edge.publish.sinks import CollectSink
+    from edge.service.config import parse_config
+    from edge.service.lifecycle import Lifecycle, hold_reloads_until_running
+    from edge.service.listener import Listener
+
+    saved = signal.getsignal(signal.SIGHUP)
+    try:
+        hold_reloads_until_running()  # what cmd_run does first
+        os.kill(os.getpid(), signal.SIGHUP)  # while "loading the model": the default action would end pytest
+        wav = burst_wav("s.wav", [(1000.0, 0.3, 1.0)], 1.5)
+        model = build_tiny_model(tmp_path / "soft.onnx", gain=0.5)  # scores below 1.0: 1.0 silences a label
+        sink = CollectSink()
+        lis = Listener(parse_config({"detector": {"release_s": 0.1}}), Classifier(model), [sink], FileSource(wav))
+        new = parse_config({"detector": {"release_s": 0.1, "thresholds": {"mid_tone": 1.0}}})
+        with caplog.at_level(logging.INFO, logger="edge"):
+            Lifecycle(lis, reload_config=lambda: new).run()
+        assert lis.detector.threshold("mid_tone") == 1.0  # the settings read after the signal
+        assert [r.getMessage() for r in caplog.records if "configuration reloaded" in r.getMessage()]
+        assert not [e for e in sink.events if e.label == "mid_tone"]  # applied before the first block
+    finally:
+        signal.signal(signal.SIGHUP, saved)

@@ -74,6 +74,9 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge.service.lifecycle import Lifecycle, hold_reloads_until_running
+
+    hold_reloads_until_running()  # a SIGHUP while the model loads is applied once listening, not fatal
     from edge.service.listener import Listener, load_classifier, make_source
 
     overrides: dict[str, Any] = {}
@@ -106,8 +109,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if control is not None:
         control.attach(listener)
     # SIGTERM/SIGINT stop cleanly, SIGHUP reloads the detector settings, systemd notification.
-    from edge.service.lifecycle import Lifecycle
-
     Lifecycle(listener, (lambda: _load(args, overrides)) if args.config else None, control=control).run()
     return 0
 

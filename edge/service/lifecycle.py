@@ -11,7 +11,10 @@
   bug) is rejected with one log line and the running configuration is kept:
   the listener never stops listening because of a reload. Files are read
   through :mod:`edge.core.files` (non-blocking, bounded), so a reload cannot
-  stall the loop either. Other sections need a restart.
+  stall the loop either. Other sections need a restart. A SIGHUP that comes
+  while ``edge run`` is still starting (:func:`hold_reloads_until_running`) is
+  kept and applied on the first pass of the loop, instead of ending the process
+  (the default action of SIGHUP).
 * systemd (``Type=notify``): ``READY=1`` once the first inference ran (or the
   microphone was found lost/silent, so the unit does not hang in start-up),
   ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` from the processing loop (a stalled
@@ -36,6 +39,20 @@ from edge.service.config import RESTART_DETECTOR_KEYS, Config
 from edge.service.systemd import Notifier
 
 log = logging.getLogger("edge.lifecycle")
+
+#: set by a SIGHUP that came before a :class:`Lifecycle` took the signal over
+_startup_hup = threading.Event()
+
+
+def hold_reloads_until_running() -> None:
+    """Called first thing by ``edge run``: a SIGHUP before the listener runs is remembered, not fatal.
+
+    Loading the model and opening the microphone takes a second or more; ``systemctl reload`` or
+    ``edge enroll`` followed by a SIGHUP in that time would otherwise kill the listener. The
+    :class:`Lifecycle` applies the remembered reload on its first tick.
+    """
+    _startup_hup.clear()
+    signal.signal(signal.SIGHUP, lambda signum, frame: _startup_hup.set())
 
 
 class Lifecycle:
@@ -72,6 +89,9 @@ class Lifecycle:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        if _startup_hup.is_set():  # it came while starting: the configuration read at start may be stale
+            _startup_hup.clear()
+            self._reload.set()
 
     def _on_stop(self, signum: int, frame: Any) -> None:
         # STOPPING=1 is sent from the processing loop (tick / run's end), never
