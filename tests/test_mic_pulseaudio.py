@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import bursts
+from test_mic_faults_pulseaudio import Lines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -189,9 +190,19 @@ def test_learn_background_from_the_microphone_stops_on_time_or_on_ctrl_c_and_kee
     out2 = tmp_path / "early.npz"
     p = subprocess.Popen([*cmd, "--seconds", "600", "--out", str(out2)], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(8.0)  # start-up, then some seconds of listening
-    p.send_signal(signal.SIGINT)
-    stdout, stderr = p.communicate(timeout=30)
+    out_lines, err_lines = Lines(p.stdout), Lines(p.stderr)
+    try:
+        # Once it says it is learning (its Ctrl-C handler is in place), some seconds of listening.
+        assert err_lines.wait("learning this home's background", 60), err_lines.text()
+        time.sleep(4.0)
+        p.send_signal(signal.SIGINT)
+        p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out_lines.wait("learnt", 5)  # the reader thread takes the last lines
+    stdout, stderr = out_lines.text(), err_lines.text()
     assert p.returncode == 0, stderr[-3000:]
     assert "Traceback" not in stderr and "learnt" in stdout
     early = HomeBackground.load(out2, contract)
