@@ -161,6 +161,20 @@ def read_bytes(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     return data
 
 
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` beside ``path`` and rename it over ``path`` (raises OSError); returns the path.
+
+    A process reading the file meanwhile (a listener reloading it) sees the old file or the new one, never
+    half of one. Missing parent folders are made.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
 def read_text(path: str | os.PathLike[str], max_bytes: int, encoding: str = "utf-8") -> str:
     """:func:`read_bytes` decoded (``utf-8``: a byte-order mark is kept); :class:`FileProblem` if it is not text."""
     data = read_bytes(path, max_bytes)

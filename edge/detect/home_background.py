@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edge.core.errors import EdgeError
-from edge.core.files import FileProblem, read_bytes
+from edge.core.files import FileProblem, read_bytes, write_atomic
 from edge.model.prototypes import unit_rows
 
 FORMAT = "edge-home-background-1"
@@ -91,14 +90,10 @@ class HomeBackground:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (a listener reloading it never sees half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "model": self.model, "seconds": round(self.seconds, 3), "fired": self.fired}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, vectors=self.vectors.astype(np.float16), meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
-        return path
+        buf = io.BytesIO()  # a bank is small (load reads it whole into memory too)
+        np.savez(buf, vectors=self.vectors.astype(np.float16), meta=np.array(json.dumps(meta)))
+        return write_atomic(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | Path, contract: Any) -> HomeBackground:

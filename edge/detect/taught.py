@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from edge.core.errors import EdgeError
-from edge.core.files import FileProblem, read_bytes
+from edge.core.files import FileProblem, read_bytes, write_atomic
 from edge.model.prototypes import unit_rows
 
 FORMAT = "edge-taught-sounds-1"
@@ -128,12 +127,7 @@ class TaughtSounds:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (a listener reloading it never sees half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, self.to_json().encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | Path, fingerprint: str | None = None) -> TaughtSounds:

@@ -21,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.core.files import write_atomic
 from edge.detect.settings import SENSITIVITIES
 from edge.service.config import Config
 
@@ -81,11 +81,7 @@ class RuntimeSettings:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (raises OSError)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, (json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | Path, model_labels: Sequence[str]) -> RuntimeSettings:
