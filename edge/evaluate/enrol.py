@@ -177,21 +177,14 @@ def teach_all(clf: Any, train: dict[str, list[Path]], n_examples: int, use_bank:
     """Teach every kind into one set: ``(with the bank's thresholds, with the examples-only thresholds, files)``."""
     from edge.detect.home_background import fingerprint
     from edge.detect.taught import TaughtSound, TaughtSounds
-    from edge.service.enrolment import EnrolError, calibrate, enrol, example_from_file
+    from edge.service.enrolment import calibrate, enrol, example_from_file, first_examples
 
     fp = fingerprint(clf.contract)
     with_bank = TaughtSounds(fp, {})
     no_bank = TaughtSounds(fp, {})
     used: dict[str, list[str]] = {}
     for kind, paths in train.items():
-        ex = []
-        for p in paths:
-            try:
-                ex.append(example_from_file(clf, p))
-            except EnrolError:
-                continue
-            if len(ex) == n_examples:
-                break
+        ex = first_examples(paths, lambda p: example_from_file(clf, p), n_examples)
         name = kind.replace("-", "_")
         r = enrol(name, ex, clf, k=2, taught=with_bank if with_bank.sounds else None)
         if not with_bank.sounds:

@@ -81,7 +81,7 @@ def run_yamnet(negatives: Sequence[Path], train: dict[str, list[Path]], scenes: 
     from edge.detect.settings import DetectorConfig, resolve
     from edge.detect.taught import TaughtScorer, TaughtSound, TaughtSounds, centred
     from edge.model.negatives import NegativeBank
-    from edge.service.enrolment import EnrolError, calibrate
+    from edge.service.enrolment import calibrate, first_examples
     from edge.train.negative_bank import farthest_points
 
     y = YamnetEmbedder()
@@ -94,14 +94,7 @@ def run_yamnet(negatives: Sequence[Path], train: dict[str, list[Path]], scenes: 
     bank = NegativeBank(x[farthest_points(centred(x, mean), 1536)], "yamnet", {}, mean)
     sounds = TaughtSounds("yamnet", {}, mean)
     for kind, paths in train.items():
-        ex = []
-        for p in paths:
-            try:
-                ex.append(example(y, p))
-            except EnrolError:
-                continue
-            if len(ex) == n_examples:
-                break
+        ex = first_examples(paths, lambda p: example(y, p), n_examples)
         thr, fig = calibrate(ex, bank, 2, mean)
         P = centred(np.concatenate([e.windows for e in ex]), mean)[:32]
         sounds.add(kind.replace("-", "_"), TaughtSound(P, len(ex), thr, fig))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,22 @@ def example_from_file(clf: Classifier, path: str | Path) -> Example:
     if not np.all(np.isfinite(x)):
         raise EnrolError(f"{path}: samples that are not numbers (NaN/inf)")
     return example_from_audio(clf, x, str(path))
+
+
+def first_examples(paths: Iterable[Path], make: Callable[[Path], Example], n: int) -> list[Example]:
+    """At most ``n`` examples, ``make(path)`` of the first ``paths`` that hold one (an evaluation's pick).
+
+    A path ``make`` refuses (:class:`EnrolError`: no clear sound, too short, ...) is passed over.
+    """
+    out: list[Example] = []
+    for p in paths:
+        try:
+            out.append(make(p))
+        except EnrolError:
+            continue
+        if len(out) == n:
+            break
+    return out
 
 
 def centre_of(bank: NegativeBank | None, contract: Any) -> np.ndarray | None:
