@@ -146,6 +146,23 @@ def test_sounds_taught_with_another_model_are_set_aside_and_doctor_says_so(setup
     assert "taught sounds: chime" in r.stdout, r.stdout
 
 
+def test_a_taught_sound_under_a_model_labels_name_is_refused_by_run_and_by_doctor_alike(setup, tmp_path: Path
+                                                                                        ) -> None:
+    state = tmp_path / "state"
+    r = edge("enroll", "chime", "--model", setup["model"], "--source", *_examples(setup), state=state)
+    assert r.returncode == 0, r.stderr
+    f = state / "taught-sounds.json"
+    doc = json.loads(f.read_text())
+    doc["sounds"]["low_tone"] = doc["sounds"].pop("chime")  # edited by hand: enroll refuses such a name
+    f.write_text(json.dumps(doc))
+    said = f"{f}: taught sound 'low_tone' has the name of a model label"
+    r = edge("detect", setup["stream"], "--model", setup["model"], state=state)
+    assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = edge("doctor", "--model", setup["model"], "--listen", "0.1", state=state)
+    fail = [x for x in r.stdout.splitlines() if x.startswith("FAIL  model")]
+    assert r.returncode == 1 and fail and said in fail[0], r.stdout
+
+
 @pytest.mark.parametrize("case", ["silence", "corrupt", "unknown_name_remove", "unknown_name_test", "bad_name",
                                   "corrupt_taught_file"])
 def test_bad_input_is_one_line_and_exit_2(setup, tmp_path: Path, case: str) -> None:

@@ -146,16 +146,15 @@ def check_model(cfg: Any) -> tuple[str, str, list[str], int | None]:
     else:
         return FAIL, (f"{cfg.source_file}: detector.home_background: the model carries no prototypes to compare it "
                       "with (set it to null)"), details, p.sample_rate
-    from edge.detect.home_background import fingerprint
-    from edge.detect.taught import TaughtError, TaughtSounds
-    from edge.service.listener import taught_path
+    from edge.detect.taught import TaughtError
+    from edge.service.listener import open_taught, taught_path
 
     taught = taught_path(cfg)
     if taught is None:
         details.append("taught sounds: none (edge enroll NAME --source FILE ... teaches one)")
     else:
         try:  # worded as `edge run` words it (another model's: run listens without them)
-            sounds = TaughtSounds.load(taught, fingerprint(c))
+            sounds = open_taught(taught, c)
         except TaughtError as e:
             return FAIL, f"{cfg.source_file}: detector.taught_sounds: {e}", details, p.sample_rate
         listed = ", ".join(f"{n} (threshold {t.threshold:.2f}, {t.examples} examples)"

@@ -129,10 +129,26 @@ def taught_path(cfg: Config) -> Path | None:
     return p if p.is_file() else None
 
 
+def open_taught(path: Path, contract: Any) -> TaughtSounds:
+    """The taught-sounds file at ``path``, checked against the model of ``contract`` (``edge run`` and
+    ``edge doctor`` both open it here). Raises :class:`~edge.detect.taught.OtherModelError` (taught with
+    another model) or :class:`~edge.detect.taught.TaughtError` (unusable)."""
+    from edge.detect.home_background import fingerprint
+
+    sounds = TaughtSounds.load(path, fingerprint(contract))
+    clash = [n for n in sounds.names if n in contract.labels]
+    if clash:
+        raise TaughtError(f"{path}: taught sound {clash[0]!r} has the name of a model label")
+    dims = {s.prototypes.shape[1] for s in sounds.sounds.values()}
+    if dims and dims != {int(contract.embedding_dim)}:
+        raise TaughtError(f"{path}: prototypes of size {sorted(dims)}, the model's embedding has "
+                          f"{contract.embedding_dim}")
+    return sounds
+
+
 def load_taught(cfg: Config, contract: Any) -> TaughtSounds | None:
     """The sounds taught with ``edge enroll`` (ConfigError if the file is unusable; None, with one warning
     line, when they were taught with another model: the listener keeps listening without them)."""
-    from edge.detect.home_background import fingerprint
     from edge.detect.taught import OtherModelError as OtherTaughtModel
 
     path = taught_path(cfg)
@@ -140,20 +156,12 @@ def load_taught(cfg: Config, contract: Any) -> TaughtSounds | None:
         return None
     where = f"{cfg.source_file}: detector.taught_sounds"
     try:
-        sounds = TaughtSounds.load(path, fingerprint(contract))
+        return open_taught(path, contract)
     except OtherTaughtModel as e:
         log.warning("%s: %s; listening without them", where, e)
         return None
     except TaughtError as e:
         raise ConfigError(f"{where}: {e}") from None
-    clash = [n for n in sounds.names if n in contract.labels]
-    if clash:
-        raise ConfigError(f"{where}: {path}: taught sound {clash[0]!r} has the name of a model label")
-    dims = {s.prototypes.shape[1] for s in sounds.sounds.values()}
-    if dims and dims != {int(contract.embedding_dim)}:
-        raise ConfigError(f"{where}: {path}: prototypes of size {sorted(dims)}, the model's embedding has "
-                          f"{contract.embedding_dim}")
-    return sounds
 
 
 def check_setup(cfg: Config, contract: Any) -> tuple[int, DetectorSettings, HomeBackground | None]:
