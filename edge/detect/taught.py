@@ -106,13 +106,11 @@ class TaughtSounds:
     def names(self) -> tuple[str, ...]:
         return tuple(self.sounds)
 
-    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(P, owner)``: all prototypes stacked ``(N, dim)`` float32 and each row's sound index ``(N,)``."""
+    def matrix(self) -> np.ndarray:
+        """All prototypes stacked ``(N, dim)`` float32, name after name in :attr:`names` order."""
         if not self.sounds:
-            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-        P = np.concatenate([s.prototypes for s in self.sounds.values()]).astype(np.float32)
-        owner = np.concatenate([np.full(s.prototypes.shape[0], i) for i, s in enumerate(self.sounds.values())])
-        return np.ascontiguousarray(P), owner
+            return np.zeros((0, 0), np.float32)
+        return np.ascontiguousarray(np.concatenate([s.prototypes for s in self.sounds.values()]).astype(np.float32))
 
     def to_json(self) -> str:
         out: dict[str, Any] = {}
@@ -209,26 +207,27 @@ class TaughtScorer:
     def __init__(self, sounds: TaughtSounds) -> None:
         self.names = sounds.names
         self.center = None if sounds.center is None else np.asarray(sounds.center, np.float32).reshape(-1)
-        self.P, owner = sounds.matrix()
+        self.P = sounds.matrix()
         self.thresholds = {n: float(s.threshold) for n, s in sounds.sounds.items()}
-        self._bounds = np.cumsum([0] + [s.prototypes.shape[0] for s in sounds.sounds.values()])
-        self._owner = owner
+        # where each name's rows start in P (every name has at least one prototype)
+        self._starts = np.cumsum([0] + [s.prototypes.shape[0] for s in sounds.sounds.values()])[:-1]
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
         """``(n, n_names)`` best cosine similarity of each embedding ``(n, dim)`` to each name's prototypes."""
         e = centred(np.atleast_2d(np.asarray(embeddings, np.float32)), self.center)
         sims = e @ self.P.T  # (n, N)
-        return np.stack([sims[:, a:b].max(axis=1) for a, b in zip(self._bounds[:-1], self._bounds[1:], strict=True)],
-                        axis=1)
+        return np.maximum.reduceat(sims, self._starts, axis=1) if sims.size else sims
 
     def scores(self, embedding: np.ndarray) -> np.ndarray:
         """``(n_names,)`` scores in [0, 1] of one hop's window embedding ``(dim,)``."""
+        # centred() written for one vector: on every hop this costs ~35 us against ~59 us through the
+        # (n, dim) path of similarities() (6 sounds, 112 prototypes)
         e = np.asarray(embedding, np.float32).reshape(-1)
         e = e / (float(np.linalg.norm(e)) + 1e-12)
         if self.center is not None:
             e = e - self.center
         sims = self.P @ (e / (float(np.linalg.norm(e)) + 1e-12))
-        out = np.maximum.reduceat(sims, self._bounds[:-1]) if sims.size else sims
+        out = np.maximum.reduceat(sims, self._starts) if sims.size else sims
         return np.clip(out, 0.0, 1.0)
 
 
