@@ -123,6 +123,20 @@ def find_sound(levels: np.ndarray, where: str) -> tuple[int, int, float, float]:
     return a, b, peak, floor
 
 
+def windows_over(ends: np.ndarray, window: int, a: int, b: int, where: str) -> np.ndarray:
+    """Indices of the windows (each ``window`` blocks, ending at blocks ``ends``) that hold at least
+    :data:`MIN_OVERLAP` of the sound's blocks ``a..b`` (or of the window), at most :data:`PER_EXAMPLE` of
+    them, spread evenly; EnrolError if none does."""
+    overlap = np.minimum(ends, b) - np.maximum(ends - window + 1, a) + 1
+    need = max(1, math.ceil(MIN_OVERLAP * min(window, b - a + 1) - 1e-9))
+    keep = np.flatnonzero(overlap >= need)
+    if keep.size == 0:
+        raise EnrolError(f"{where}: no sound found (no window of the model holds it)")
+    if keep.size > PER_EXAMPLE:
+        keep = keep[np.linspace(0, keep.size - 1, PER_EXAMPLE).round().astype(int)]
+    return keep
+
+
 def example_from_audio(clf: Classifier, x: np.ndarray, where: str) -> Example:
     """The sound in one example ``x`` ``(n,)`` float32 at the model's rate, as window embeddings."""
     c = clf.contract
@@ -140,14 +154,7 @@ def example_from_audio(clf: Classifier, x: np.ndarray, where: str) -> Example:
     xx = np.concatenate([np.tile(q, lead), x[: levels.size * c.block_samples], np.tile(q, tail)])
     a, b = a + lead, b + lead
     _, emb = clf.score_frames(logmel(xx.astype(np.float32), c.frontend), pad_to_window=True)
-    ends = np.arange(emb.shape[0]) + W - 1  # the newest block of each window
-    overlap = np.minimum(ends, b) - np.maximum(ends - W + 1, a) + 1
-    need = max(1, math.ceil(MIN_OVERLAP * min(W, b - a + 1) - 1e-9))
-    keep = np.flatnonzero(overlap >= need)
-    if keep.size == 0:
-        raise EnrolError(f"{where}: no sound found (no window of the model holds it)")
-    if keep.size > PER_EXAMPLE:
-        keep = keep[np.linspace(0, keep.size - 1, PER_EXAMPLE).round().astype(int)]
+    keep = windows_over(np.arange(emb.shape[0]) + W - 1, W, a, b, where)  # a window ends at its newest block
     bs = c.block_seconds
     return Example(where, unit_rows(emb[keep].astype(np.float32)), ((a - lead) * bs, (b - lead + 1) * bs),
                    peak, floor)
@@ -160,13 +167,7 @@ def example_from_hops(embeddings: np.ndarray, levels: np.ndarray, window_hops: i
     while the listener keeps listening: no audio is kept, only what the hops gave)."""
     a, b, peak, floor = find_sound(np.asarray(levels, np.float64), where)
     W = max(1, int(window_hops))
-    ends = np.arange(embeddings.shape[0])  # hop i's window ends with hop i's own audio
-    overlap = np.minimum(ends, b) - np.maximum(ends - W + 1, a) + 1
-    keep = np.flatnonzero(overlap >= max(1, math.ceil(MIN_OVERLAP * min(W, b - a + 1) - 1e-9)))
-    if keep.size == 0:
-        raise EnrolError(f"{where}: no sound found (no window of the model holds it)")
-    if keep.size > PER_EXAMPLE:
-        keep = keep[np.linspace(0, keep.size - 1, PER_EXAMPLE).round().astype(int)]
+    keep = windows_over(np.arange(embeddings.shape[0]), W, a, b, where)  # hop i's window ends with its own audio
     return Example(where, unit_rows(np.asarray(embeddings, np.float32)[keep]), (a * hop_s, (b + 1) * hop_s),
                    peak, floor)
 
