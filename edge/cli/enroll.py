@@ -66,16 +66,21 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     return cfg, load_classifier(cfg), path
 
 
-def _read(path: Path, fp: str | None) -> Any:
-    from edge.core.errors import EdgeError
-    from edge.detect.taught import TaughtError, TaughtSounds
+def _read(path: Path) -> Any:
+    """The taught sounds at ``path`` (whatever model they were taught with), None if there is no file yet;
+    a bad file raises :class:`~edge.detect.taught.TaughtError` (an EdgeError: one line, exit 2)."""
+    from edge.detect.taught import TaughtSounds
 
-    if not path.exists():
-        return None
+    return TaughtSounds.load(path) if path.exists() else None
+
+
+def _save(sounds: Any, path: Path) -> None:
+    from edge.core.errors import EXIT_FAILURE, EdgeError
+
     try:
-        return TaughtSounds.load(path, fp)
-    except TaughtError as e:
-        raise EdgeError(str(e)) from None
+        sounds.save(path)
+    except OSError as e:
+        raise EdgeError(f"{path}: cannot write ({e.strerror or e})", exit_code=EXIT_FAILURE) from None
 
 
 def record_examples(cfg: Any, clf: Any, n: int, seconds: float) -> list[Any]:
@@ -125,22 +130,16 @@ def record_examples(cfg: Any, clf: Any, n: int, seconds: float) -> list[Any]:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from edge.core.errors import EXIT_FAILURE, EdgeError
+    from edge.core.errors import EdgeError
     from edge.detect.home_background import fingerprint
-    from edge.detect.taught import TaughtError, TaughtSounds, check_name
+    from edge.detect.taught import check_name
     from edge.service.enrolment import add_to_file, enrol, example_from_file
 
     cfg, clf, path = _setup(args)
     c = clf.contract
-    try:
-        name = check_name(args.name, c.labels)
-    except TaughtError as e:
-        raise EdgeError(str(e)) from None
+    name = check_name(args.name, c.labels)  # TaughtError: one line, exit 2
     fp = fingerprint(c)
-    try:
-        before = TaughtSounds.load(path) if path.exists() else None
-    except TaughtError as e:
-        raise EdgeError(str(e)) from None
+    before = _read(path)
     if before is not None and before.model != fp and before.sounds:
         print(f"edge: the sounds in {path} were taught with another model and are replaced: "
               f"{', '.join(before.names)} (teach them again)", file=sys.stderr)
@@ -154,10 +153,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         raise EdgeError(f"{name}: no example was recorded: nothing taught")
     result = enrol(name, examples, clf, k=2, taught=before)
     sounds = add_to_file(before, result, fp)
-    try:
-        sounds.save(path)
-    except OSError as e:
-        raise EdgeError(f"{path}: cannot write ({e.strerror or e})", exit_code=EXIT_FAILURE) from None
+    _save(sounds, path)
     s = result.sound
     for note in result.notes:
         print(f"edge: {note}", file=sys.stderr)
@@ -170,12 +166,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_sounds(args: argparse.Namespace) -> int:
-    from edge.core.errors import EXIT_FAILURE, EdgeError
+    from edge.core.errors import EdgeError
     from edge.detect.home_background import fingerprint
 
     cfg, clf, path = _setup(args)
     fp = fingerprint(clf.contract)
-    sounds = _read(path, None)
+    sounds = _read(path)
     if args.action == "list":
         if sounds is None or not sounds.sounds:
             print(f"no taught sounds ({path}); teach one with: edge enroll NAME --source FILE ...")
@@ -192,10 +188,7 @@ def cmd_sounds(args: argparse.Namespace) -> int:
         raise EdgeError(f"{path}: no taught sound {args.name!r} (taught: {known})")
     if args.action == "remove":
         sounds.remove(args.name)
-        try:
-            sounds.save(path)
-        except OSError as e:
-            raise EdgeError(f"{path}: cannot write ({e.strerror or e})", exit_code=EXIT_FAILURE) from None
+        _save(sounds, path)
         print(f"removed {args.name!r} from {path}; a running listener forgets it (and removes it from Home "
               "Assistant) after a reload: systemctl kill -s HUP edge-listener")
         return 0
