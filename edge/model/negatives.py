@@ -10,7 +10,6 @@ against it; without one it calibrates from the examples alone and says so.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from edge.core.errors import EdgeError
 from edge.core.files import FileProblem, read_bytes
-from edge.model.prototypes import unit_rows
+from edge.model.prototypes import from_int8_base64, int8_base64, unit_rows
 
 FORMAT = "edge-negative-bank-1"
 SUFFIX = ".negatives.json"
@@ -56,9 +55,9 @@ class NegativeBank:
         return int(self.vectors.shape[0] * self.vectors.shape[1])
 
     def save(self, path: str | Path) -> Path:
-        q = np.clip(np.round(unit_rows(self.vectors) * 127.0), -127, 127).astype(np.int8)
-        doc = {"format": FORMAT, "model": self.model, "n": int(q.shape[0]), "dim": int(q.shape[1]),
-               "int8": base64.b64encode(q.tobytes()).decode("ascii"), "source": self.source,
+        n, dim = self.vectors.shape
+        doc = {"format": FORMAT, "model": self.model, "n": int(n), "dim": int(dim),
+               "int8": int8_base64(unit_rows(self.vectors)), "source": self.source,
                "mean": [round(float(v), 5) for v in np.asarray(self.mean, np.float32).reshape(-1)]}
         path = Path(path)
         path.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
@@ -73,7 +72,7 @@ class NegativeBank:
             if not isinstance(doc, dict) or doc.get("format") != FORMAT:
                 raise NegativeBankError(f"{where}: not a negative bank (format {FORMAT!r} expected)")
             n, dim = int(doc["n"]), int(doc["dim"])
-            q = np.frombuffer(base64.b64decode(doc["int8"], validate=True), dtype=np.int8)
+            q = from_int8_base64(doc["int8"])
             if not (1 <= n <= MAX_VECTORS and 1 <= dim <= 4096 and q.size == n * dim):
                 raise NegativeBankError(f"{where}: not a negative bank ({q.size} values for {n} x {dim})")
             model = str(doc["model"])

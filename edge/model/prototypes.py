@@ -25,6 +25,17 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
 
 
+def int8_base64(v: np.ndarray) -> str:
+    """Unit vectors ``v`` ``(n, dim)`` as int8 (x127, rounded) bytes in base64: how model files store them."""
+    q = np.clip(np.round(np.asarray(v) * 127.0), -127, 127).astype(np.int8)
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def from_int8_base64(text: str) -> np.ndarray:
+    """The flat int8 values ``(n * dim,)`` of :func:`int8_base64` text (ValueError if it is not base64)."""
+    return np.frombuffer(base64.b64decode(text, validate=True), dtype=np.int8)
+
+
 class PrototypeError(EdgeError, ValueError):
     """The model's ``prototypes`` entry is malformed."""
 
@@ -49,8 +60,7 @@ class Prototypes:
         """JSON-ready form for the model contract: int8 vectors (x127), base64, per label."""
         enc = {}
         for lab, v in sorted(self.vectors.items()):
-            q = np.clip(np.round(v * 127.0), -127, 127).astype(np.int8)
-            enc[lab] = {"k": int(q.shape[0]), "int8": base64.b64encode(q.tobytes()).decode("ascii")}
+            enc[lab] = {"k": int(v.shape[0]), "int8": int8_base64(v)}
         return {"dim": self.dim, "min_similarity": round(float(self.min_similarity), 4), "labels": enc, **info}
 
     @classmethod
@@ -63,7 +73,7 @@ class Prototypes:
                 if lab not in labels:
                     raise PrototypeError(f"prototypes for {lab!r}, which is not a model label")
                 k = int(entry["k"])
-                raw = np.frombuffer(base64.b64decode(entry["int8"], validate=True), dtype=np.int8)
+                raw = from_int8_base64(entry["int8"])
                 if k < 1 or raw.size != k * dim:
                     raise PrototypeError(f"prototypes of {lab!r}: expected {k} x {dim} values, got {raw.size}")
                 vectors[str(lab)] = unit_rows(raw.reshape(k, dim).astype(np.float32))
