@@ -73,9 +73,7 @@ def build(model: str | Path, manifests: Sequence[str | Path], folds: Sequence[in
     clf = Classifier(model)
     paths = []
     for m in manifests:
-        mp = Path(m)
-        mp = mp / "manifest.csv" if mp.is_dir() else mp
-        mp, rows = read_rows(mp, ["fold", "path"])
+        mp, rows = read_rows(m, ["fold", "path"])  # a folder means its manifest.csv
         for _, row in rows:
             if folds is not None and int(row["fold"]) not in folds:
                 continue
