@@ -31,7 +31,6 @@ trained on AudioSet, which has these kinds: it is a reference, not a model witho
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
@@ -60,8 +59,10 @@ SR = 16000
 
 
 def _rows(data: Path, corpus: str) -> list[dict[str, str]]:
-    with open(data / corpus / "manifest.csv", newline="", encoding="utf-8") as fh:
-        return [dict(r, _root=str(data / corpus)) for r in csv.DictReader(fh)]
+    from edge.corpus.manifest import read_rows
+
+    _, rows = read_rows(data / corpus, ("path", "label", "fold"))
+    return [dict(r, _root=str(data / corpus)) for _, r in rows]
 
 
 def gather(data: Path, kinds: Sequence[str], train_folds: Sequence[int], test_fold: int
