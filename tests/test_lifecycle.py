@@ -208,15 +208,16 @@ def test_a_sighup_while_starting_is_applied_once_listening_instead_of_ending_the
     try:
         hold_reloads_until_running()  # what cmd_run does first
         os.kill(os.getpid(), signal.SIGHUP)  # while "loading the model": the default action would end pytest
-        wav = burst_wav("s.wav", [(1000.0, 0.3, 1.0)], 1.5)
+        wav = burst_wav("s.wav", [(1000.0, 2.0, 2.7)], 3.0)  # the tone seconds after the first pass
         model = build_tiny_model(tmp_path / "soft.onnx", gain=0.5)  # scores below 1.0: 1.0 silences a label
         sink = CollectSink()
-        lis = Listener(parse_config({"detector": {"release_s": 0.1}}), Classifier(model), [sink], FileSource(wav))
+        lis = Listener(parse_config({"detector": {"release_s": 0.1}}), Classifier(model), [sink],
+                       FileSource(wav, realtime=True))
         new = parse_config({"detector": {"release_s": 0.1, "thresholds": {"mid_tone": 1.0}}})
         with caplog.at_level(logging.INFO, logger="edge"):
             Lifecycle(lis, reload_config=lambda: new).run()
         assert lis.detector.threshold("mid_tone") == 1.0  # the settings read after the signal
         assert [r.getMessage() for r in caplog.records if "configuration reloaded" in r.getMessage()]
-        assert not [e for e in sink.events if e.label == "mid_tone"]  # applied before the first block
+        assert not [e for e in sink.events if e.label == "mid_tone"]  # applied on the first pass, before the tone
     finally:
         signal.signal(signal.SIGHUP, saved)
